@@ -1,0 +1,45 @@
+"""fundarb — backtest crypto funding-rate arbitrage (spot + perpetual) bar by bar.
+
+The public API is small and imported lazily, so ``import fundarb`` (and the CLI) start fast:
+
+- data: :func:`load_freqtrade`, :func:`load_binance_vision`, :func:`load_table`, :func:`load_store`,
+  :func:`demo_market`, :class:`MarketData`;
+- errors: :class:`DataError`, :class:`ConfigError`, :class:`DataWarning`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from fundarb.errors import ConfigError, DataError, DataWarning, FundarbError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "MarketData": "fundarb.data.market",
+    "SymbolFrames": "fundarb.data.frames",
+    "load_freqtrade": "fundarb.data.freqtrade",
+    "load_binance_vision": "fundarb.data.binance_vision",
+    "load_table": "fundarb.data.table",
+    "load_store": "fundarb.data.store",
+    "demo_market": "fundarb.data.synthetic",
+    "backtest": "fundarb.engine.run",
+    "liquidation_price": "fundarb.engine.tiers",
+    "Costs": "fundarb.engine.config",
+    "EngineConfig": "fundarb.engine.config",
+    "Result": "fundarb.results.result",
+    "fetch": "fundarb.data.fetch",
+}
+
+__all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'fundarb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

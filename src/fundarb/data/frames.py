@@ -1,0 +1,134 @@
+"""The raw per-symbol tables every loader produces, before alignment into :class:`MarketData`.
+
+A loader's job ends with one :class:`SymbolFrames` per symbol: OHLCV tables indexed by bar-open time
+(UTC) and the funding events indexed by their own timestamps. :meth:`MarketData.from_frames` aligns them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from fundarb.data.validate import (
+    CleanReport,
+    check_columns,
+    check_funding_plausible,
+    check_not_empty,
+    check_prices,
+    clean_time_index,
+    to_float,
+    to_utc,
+)
+
+__all__ = ["OHLCV", "SymbolFrames", "ohlcv_frame", "funding_series"]
+
+OHLCV = ("open", "high", "low", "close", "volume")
+
+
+@dataclass(frozen=True)
+class SymbolFrames:
+    """One symbol's raw data.
+
+    Attributes
+    ----------
+    symbol
+        Display name, e.g. ``"BTC"`` or ``"BTC/USDT:USDT"``.
+    spot, perp
+        OHLCV tables (columns ``open, high, low, close, volume``), UTC bar-open index named ``time``.
+    mark
+        Mark-price OHLC table, or None (the perp prices stand in, with a warning).
+    funding
+        Settled funding rates (fractions), indexed by event time (UTC).
+    borrow
+        Hourly borrow rate of the base asset indexed by time, or None (the cost config's constant).
+    sources
+        File each table came from, by kind, for messages.
+    report
+        Cleaning notes (dropped duplicates).
+    """
+
+    symbol: str
+    spot: pd.DataFrame
+    perp: pd.DataFrame
+    funding: pd.Series
+    mark: pd.DataFrame | None = None
+    borrow: pd.Series | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+    report: list[str] = field(default_factory=list)
+
+
+def ohlcv_frame(
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    time_column: str,
+    columns: dict[str, str] | None = None,
+    tz: str | None = "UTC",
+    need_volume: bool = False,
+    report: CleanReport | None = None,
+) -> pd.DataFrame:
+    """Validate a raw price table and return it as a canonical OHLCV frame.
+
+    Parameters
+    ----------
+    raw
+        The table as read from the file.
+    source
+        The file name, for messages.
+    time_column
+        Name of the time column in ``raw``.
+    columns
+        Mapping canonical name (``open`` …) → column name in ``raw``; identity by default.
+    tz
+        Time zone of naive timestamps (None: naive timestamps are an error).
+    need_volume
+        Whether a missing volume column is an error (otherwise it is NaN).
+    report
+        Collects counts of dropped duplicates.
+    """
+    columns = columns or {}
+    check_not_empty(raw, source)
+    names = {k: columns.get(k, k) for k in OHLCV}
+    required = [time_column] + [names[k] for k in OHLCV[:4]] + ([names["volume"]] if need_volume else [])
+    check_columns(raw, required, source)
+    out = pd.DataFrame({"time": to_utc(raw[time_column], source=source, column=time_column, tz=tz)})
+    for k in OHLCV:
+        col = names[k]
+        if col in raw.columns:
+            out[k] = to_float(raw[col], source=source, column=col)
+        else:
+            out[k] = np.nan
+    for k in OHLCV[:4]:
+        check_prices(out[k].to_numpy(), source=source, column=names[k], times=pd.DatetimeIndex(out["time"]))
+    return clean_time_index(out, source=source, report=report)
+
+
+def funding_series(
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    time_column: str,
+    rate_column: str,
+    tz: str | None = "UTC",
+    percent: bool = False,
+    report: CleanReport | None = None,
+) -> pd.Series:
+    """Validate a raw funding table and return the rates indexed by event time (UTC)."""
+    check_not_empty(raw, source)
+    check_columns(raw, [time_column, rate_column], source)
+    out = pd.DataFrame({
+        "time": to_utc(raw[time_column], source=source, column=time_column, tz=tz),
+        "funding_rate": to_float(raw[rate_column], source=source, column=rate_column, percent=percent),
+    })
+    nan = np.isnan(out["funding_rate"].to_numpy())
+    if nan.any():
+        from fundarb.errors import DataError
+
+        i = int(np.flatnonzero(nan)[0])
+        raise DataError("funding rate is missing", source=source, column=rate_column, row=i + 1,
+                        value=out["time"].iloc[i])
+    clean = clean_time_index(out, source=source, report=report)["funding_rate"]
+    check_funding_plausible(clean, source=source)
+    return clean

@@ -1,0 +1,388 @@
+"""`MarketData`: the aligned panel of DESIGN.md §1 — a regular UTC bar grid × symbols, one 2-D array per field."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from fundarb.data.frames import SymbolFrames
+from fundarb.errors import DataError, DataWarning, did_you_mean
+
+__all__ = ["FIELDS", "IntervalSegment", "MarketData", "funding_intervals"]
+
+PRICE_FIELDS = tuple(f"{leg}_{p}" for leg in ("spot", "perp", "mark") for p in ("open", "high", "low", "close"))
+FIELDS = PRICE_FIELDS + ("spot_volume", "perp_volume", "funding_rate", "funding_events", "borrow_rate")
+"""Every field of a MarketData. ``funding_rate`` is the sum of the rates of the events in each bar (NaN when
+none); ``funding_events`` counts them; ``borrow_rate`` is hourly (NaN: use the cost config's constant)."""
+
+
+@dataclass(frozen=True)
+class IntervalSegment:
+    """A run of funding events at one interval: events ``first`` … ``last`` spaced ``hours`` apart."""
+
+    first: pd.Timestamp
+    last: pd.Timestamp
+    hours: float
+    events: int
+
+
+def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], list[pd.Timestamp]]:
+    """Split funding event times into runs of constant interval.
+
+    The interval is never assumed: it is the spacing of consecutive events. A single spacing that is a whole
+    multiple of the interval on both sides of it is read as missing events, not as a change of interval.
+
+    Returns
+    -------
+    segments
+        Runs of constant interval; a change of interval starts a new segment at its first event.
+    missing
+        Expected event times that are absent (inside a run).
+    """
+    t = pd.DatetimeIndex(times)
+    if len(t) < 2:
+        return ([IntervalSegment(t[0], t[0], float("nan"), 1)] if len(t) else []), []
+    d = np.diff(t.asi8) / 3.6e12  # hours
+    step = d.copy()
+    missing: list[pd.Timestamp] = []
+    for i in range(len(d)):
+        prev = step[i - 1] if i > 0 else (d[i + 1] if i + 1 < len(d) else d[i])
+        nxt = d[i + 1] if i + 1 < len(d) else prev
+        k = d[i] / prev if prev > 0 else 1.0
+        if prev == nxt and k > 1.5 and abs(k - round(k)) < 1e-9:
+            step[i] = prev
+            missing.extend(t[i] + pd.Timedelta(hours=prev * j) for j in range(1, int(round(k))))
+    segments: list[IntervalSegment] = []
+    start = 0  # index of the first event of the current segment
+    for i in range(1, len(step)):
+        if step[i] != step[i - 1]:
+            # event i+1 is the first one at the new spacing
+            segments.append(IntervalSegment(t[start], t[i], float(step[i - 1]), i + 1 - start))
+            start = i + 1
+    segments.append(IntervalSegment(t[start], t[-1], float(step[-1]), len(t) - start))
+    return segments, missing
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) positions of each run of True."""
+    if not mask.any():
+        return []
+    m = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    starts = np.flatnonzero(np.diff(m) == 1)
+    ends = np.flatnonzero(np.diff(m) == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+@dataclass(frozen=True)
+class SymbolCoverage:
+    """Coverage of one symbol: active span, gaps, funding intervals."""
+
+    symbol: str
+    first_bar: int
+    last_bar: int
+    gaps: dict[str, list[tuple[pd.Timestamp, pd.Timestamp, int]]]
+    intervals: list[IntervalSegment]
+    missing_events: list[pd.Timestamp]
+    mark_fallback_bars: int
+
+
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """Aligned market data: a regular UTC bar grid × symbols.
+
+    Build one with a loader (:func:`fundarb.load_freqtrade`, …) or :meth:`from_frames`.
+
+    Attributes
+    ----------
+    index
+        Bar-open times (UTC), regular at ``timeframe``.
+    symbols
+        Column names.
+    arrays
+        Field name → float64 array of shape ``(len(index), len(symbols))``; see :data:`FIELDS`.
+    timeframe
+        Bar length.
+    events
+        Symbol → its settled funding events (rate by event time), as loaded.
+    label
+        What the data is (``"demo (synthetic)"`` for the generated dataset).
+    notes
+        Loader notes and warnings (mark fallbacks, dropped duplicates).
+    """
+
+    index: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    arrays: Mapping[str, np.ndarray]
+    timeframe: pd.Timedelta
+    events: Mapping[str, pd.Series]
+    label: str = ""
+    notes: tuple[str, ...] = ()
+    synthetic: bool = False
+    _extra: dict[str, object] = field(default_factory=dict, repr=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frames(
+        cls,
+        frames: Sequence[SymbolFrames],
+        *,
+        timeframe: str | pd.Timedelta = "1h",
+        label: str = "",
+        synthetic: bool = False,
+    ) -> MarketData:
+        """Align raw per-symbol tables onto one bar grid.
+
+        Price tables finer than ``timeframe`` are resampled (open first, high max, low min, close last,
+        volume summed); coarser ones are an error. Funding events are assigned to the bar whose
+        ``[open, open + timeframe)`` holds them, several in one bar summed. Missing mark prices fall back to
+        the perp's, with a note. Nothing else is filled.
+        """
+        tf = pd.Timedelta(timeframe)
+        if tf <= pd.Timedelta(0):
+            raise DataError(f"timeframe must be positive, got {timeframe!r}")
+        if not frames:
+            raise DataError("no symbols to load")
+        notes: list[str] = []
+        binned: list[dict[str, pd.DataFrame | pd.Series | None]] = []
+        spans = []
+        for fr in frames:
+            b = {k: _to_grid(getattr(fr, k), tf, fr.sources.get(k, f"{fr.symbol} {k}"))
+                 for k in ("spot", "perp", "mark")}
+            binned.append(b)
+            spot, perp = b["spot"], b["perp"]
+            assert spot is not None and perp is not None
+            if len(fr.funding) == 0:
+                raise DataError("no funding events", source=fr.sources.get("funding", f"{fr.symbol} funding"))
+            fstart = fr.funding.index[0].floor(tf)
+            fend = fr.funding.index[-1].floor(tf)
+            lo = max(spot.index[0], perp.index[0], fstart)
+            hi = min(spot.index[-1], perp.index[-1], fend)
+            if spot.index[-1] < perp.index[0] or perp.index[-1] < spot.index[0]:
+                raise DataError(
+                    f"spot ({spot.index[0]} → {spot.index[-1]}) and perp ({perp.index[0]} → {perp.index[-1]}) "
+                    "do not overlap in time",
+                    source=f"{fr.sources.get('spot', 'spot')} / {fr.sources.get('perp', 'perp')}",
+                )
+            if lo > hi:
+                raise DataError(
+                    f"spot, perp and funding have no time in common (spot {spot.index[0]} → {spot.index[-1]}, "
+                    f"perp {perp.index[0]} → {perp.index[-1]}, funding {fstart} → {fend})",
+                    source=fr.sources.get("funding", fr.symbol),
+                )
+            spans.append((lo, hi))
+            notes.extend(fr.report)
+        start = min(s for s, _ in spans)
+        end = max(e for _, e in spans)
+        index = pd.date_range(start, end, freq=tf, name="time")
+        n, m = len(index), len(frames)
+        arrays = {f: np.full((n, m), np.nan) for f in FIELDS}
+        events: dict[str, pd.Series] = {}
+        origin = index[0].value
+        step = tf.value
+        for j, (fr, b) in enumerate(zip(frames, binned, strict=True)):
+            lo, hi = spans[j]
+            inside = (index >= lo) & (index <= hi)
+            for leg in ("spot", "perp", "mark"):
+                tab = b[leg]
+                if tab is None:
+                    continue
+                tab = tab.reindex(index)
+                for p in ("open", "high", "low", "close"):
+                    arrays[f"{leg}_{p}"][:, j] = np.where(inside, tab[p].to_numpy(), np.nan)
+                if leg != "mark":
+                    arrays[f"{leg}_volume"][:, j] = np.where(inside, tab["volume"].to_numpy(), np.nan)
+            no_mark = inside & np.isnan(arrays["mark_close"][:, j]) & ~np.isnan(arrays["perp_close"][:, j])
+            if no_mark.any():
+                for p in ("open", "high", "low", "close"):
+                    arrays[f"mark_{p}"][no_mark, j] = arrays[f"perp_{p}"][no_mark, j]
+                where = index[no_mark]
+                notes.append(
+                    f"{fr.symbol}: mark price missing on {int(no_mark.sum())} bar(s) ({where[0]} → {where[-1]}); "
+                    "the perp's trade price stands in for the mark there"
+                )
+            ev = fr.funding
+            pos = (ev.index.asi8 - origin) // step
+            ok = (pos >= 0) & (pos < n)
+            pos = pos[ok]
+            rate = np.zeros(n)
+            count = np.zeros(n)
+            np.add.at(rate, pos, ev.to_numpy()[ok])
+            np.add.at(count, pos, 1.0)
+            arrays["funding_rate"][:, j] = np.where((count > 0) & inside, rate, np.nan)
+            arrays["funding_events"][:, j] = np.where(inside, count, np.nan)
+            if fr.borrow is not None:
+                br = fr.borrow.reindex(index, method="ffill")
+                arrays["borrow_rate"][:, j] = np.where(inside, br.to_numpy(dtype=np.float64), np.nan)
+            events[fr.symbol] = ev
+        symbols = tuple(fr.symbol for fr in frames)
+        if len(set(symbols)) != len(symbols):
+            raise DataError(f"symbol listed twice: {symbols}")
+        for a in arrays.values():
+            a.setflags(write=False)
+        return cls(index=index, symbols=symbols, arrays=arrays, timeframe=tf, events=events,
+                   label=label, notes=tuple(notes), synthetic=synthetic)
+
+    # ------------------------------------------------------------------ access
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        """A field as a DataFrame, UTC bar index × symbols (a read-only view of the array)."""
+        if name not in self.arrays:
+            raise KeyError(f"no field {name!r}{did_you_mean(name, FIELDS)}; fields: {', '.join(FIELDS)}")
+        return pd.DataFrame(self.arrays[name], index=self.index, columns=pd.Index(self.symbols, name="symbol"),
+                            copy=False)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __repr__(self) -> str:
+        label = f" {self.label!r}" if self.label else ""
+        span = f"{self.index[0]} → {self.index[-1]}" if len(self.index) else "empty"
+        return f"<MarketData{label}: {len(self.symbols)} symbol(s) {list(self.symbols)}, {len(self)} × {self.timeframe} bars, {span}>"
+
+    @property
+    def bar_hours(self) -> float:
+        """Bar length in hours."""
+        return self.timeframe / pd.Timedelta(hours=1)
+
+    @property
+    def periods_per_year(self) -> float:
+        """Bars per 365-day year (8,760 for 1h bars; 1,095 for 8h)."""
+        return pd.Timedelta(days=365) / self.timeframe
+
+    def symbol_position(self, symbol: str) -> int:
+        """Column position of ``symbol``; accepts ``"BTC"`` for ``"BTC/USDT:USDT"`` and the reverse."""
+        if symbol in self.symbols:
+            return self.symbols.index(symbol)
+        base = _base(symbol)
+        hits = [i for i, s in enumerate(self.symbols) if _base(s) == base]
+        if len(hits) == 1:
+            return hits[0]
+        raise DataError(f"symbol {symbol!r} is not in the data{did_you_mean(symbol, self.symbols)}; "
+                        f"symbols: {', '.join(self.symbols)}", source=self.label or None)
+
+    def select(self, symbols: str | Iterable[str]) -> MarketData:
+        """A MarketData with only ``symbols`` (in that order)."""
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        pos = [self.symbol_position(s) for s in symbols]
+        arrays = {k: v[:, pos] for k, v in self.arrays.items()}
+        names = tuple(self.symbols[p] for p in pos)
+        return MarketData(index=self.index, symbols=names, arrays=arrays, timeframe=self.timeframe,
+                          events={s: self.events[s] for s in names}, label=self.label, notes=self.notes,
+                          synthetic=self.synthetic)
+
+    def slice(self, start: object = None, end: object = None) -> MarketData:
+        """Bars with ``start <= open time <= end`` (either may be None). Arrays are views, not copies."""
+        lo = 0 if start is None else int(self.index.searchsorted(_utc(start), side="left"))
+        hi = len(self.index) if end is None else int(self.index.searchsorted(_utc(end), side="right"))
+        if hi <= lo:
+            raise DataError(f"no bars between {start} and {end}; the data covers {self.index[0]} → {self.index[-1]}",
+                            source=self.label or None)
+        arrays = {k: v[lo:hi] for k, v in self.arrays.items()}
+        t0, t1 = self.index[lo], self.index[hi - 1] + self.timeframe
+        events = {s: e[(e.index >= t0) & (e.index < t1)] for s, e in self.events.items()}
+        return MarketData(index=self.index[lo:hi], symbols=self.symbols, arrays=arrays, timeframe=self.timeframe,
+                          events=events, label=self.label, notes=self.notes, synthetic=self.synthetic)
+
+    # ------------------------------------------------------------------ coverage
+    @cached_property
+    def coverage(self) -> dict[str, SymbolCoverage]:
+        """Per symbol: active span (bar positions), gaps by leg, funding interval segments."""
+        out = {}
+        for j, s in enumerate(self.symbols):
+            have = ~np.isnan(self.arrays["spot_close"][:, j]) | ~np.isnan(self.arrays["perp_close"][:, j])
+            pos = np.flatnonzero(have)
+            first, last = (int(pos[0]), int(pos[-1])) if len(pos) else (0, -1)
+            gaps = {}
+            for leg in ("spot", "perp", "mark"):
+                miss = np.isnan(self.arrays[f"{leg}_close"][first:last + 1, j])
+                gaps[leg] = [(self.index[first + a], self.index[first + b], b - a + 1) for a, b in _runs(miss)]
+            segs, missing = funding_intervals(self.events[s].index)
+            fallback = sum("stands in for the mark" in n and n.startswith(f"{s}:") for n in self.notes)
+            out[s] = SymbolCoverage(s, first, last, gaps, segs, missing, fallback)
+        return out
+
+    def funding_intervals(self, symbol: str) -> list[IntervalSegment]:
+        """The funding interval segments of ``symbol`` (a new segment wherever the interval changes)."""
+        return self.coverage[self.symbols[self.symbol_position(symbol)]].intervals
+
+    def active(self) -> np.ndarray:
+        """Boolean ``(bars, symbols)``: inside each symbol's active span (DESIGN §1)."""
+        out = np.zeros((len(self.index), len(self.symbols)), dtype=bool)
+        for j, s in enumerate(self.symbols):
+            c = self.coverage[s]
+            out[c.first_bar:c.last_bar + 1, j] = True
+        return out
+
+    def describe(self) -> pd.DataFrame:
+        """Coverage, gaps and funding intervals per symbol, one row each."""
+        rows = []
+        for s in self.symbols:
+            c = self.coverage[s]
+            ev = self.events[s]
+            intervals = " → ".join(
+                f"{seg.hours:g}h" + ("" if k == 0 else f" (from {seg.first:%Y-%m-%d %H:%M})")
+                for k, seg in enumerate(c.intervals)
+            )
+            rows.append({
+                "symbol": s,
+                "start": self.index[c.first_bar] if c.last_bar >= 0 else pd.NaT,
+                "end": self.index[c.last_bar] if c.last_bar >= 0 else pd.NaT,
+                "bars": c.last_bar - c.first_bar + 1,
+                "spot_gap_bars": sum(g[2] for g in c.gaps["spot"]),
+                "perp_gap_bars": sum(g[2] for g in c.gaps["perp"]),
+                "mark_gap_bars": sum(g[2] for g in c.gaps["mark"]),
+                "funding_events": len(ev),
+                "missing_events": len(c.missing_events),
+                "intervals": intervals,
+                "mean_funding_apr_on_notional": _annualised_mean(ev),
+                "synthetic": self.synthetic,
+            })
+        return pd.DataFrame(rows).set_index("symbol")
+
+
+def _annualised_mean(ev: pd.Series) -> float:
+    if len(ev) < 2:
+        return float("nan")
+    years = (ev.index[-1] - ev.index[0]) / pd.Timedelta(days=365)
+    return float(ev.sum() / years) if years > 0 else float("nan")
+
+
+def _base(symbol: str) -> str:
+    return symbol.split("/")[0].split("_")[0].split(":")[0].upper()
+
+
+def _utc(t: object) -> pd.Timestamp:
+    ts = pd.Timestamp(t)  # type: ignore[arg-type]
+    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+
+
+def _to_grid(tab: pd.DataFrame | None, tf: pd.Timedelta, source: str) -> pd.DataFrame | None:
+    """Put an OHLCV table on the ``tf`` grid (epoch-aligned bar opens), resampling finer data."""
+    if tab is None or len(tab) == 0:
+        return None
+    idx = pd.DatetimeIndex(tab.index)
+    ns = idx.asi8
+    if len(ns) > 1:
+        own = int(np.min(np.diff(ns)))
+        if own > tf.value:
+            raise DataError(f"bars are {pd.Timedelta(own)} apart, coarser than the timeframe {tf}; "
+                            "load with a coarser timeframe", source=source)
+    off = ns % tf.value
+    if not off.any():
+        return tab
+    own_period = int(np.min(np.diff(ns))) if len(ns) > 1 else tf.value
+    misaligned = ns % own_period != 0
+    if misaligned.any() or tf.value % own_period:
+        i = int(np.flatnonzero(misaligned | (off != 0))[0])
+        raise DataError(f"bar time {idx[i]} is not on the {tf} grid", source=source, column="time", row=i + 1,
+                        value=idx[i])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        out = tab.resample(tf, origin="epoch", label="left", closed="left").agg(
+            {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
+    return out.dropna(subset=["close"])
