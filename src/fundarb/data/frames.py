@@ -22,7 +22,7 @@ from fundarb.data.validate import (
     to_utc,
 )
 
-__all__ = ["OHLCV", "SymbolFrames", "ohlcv_frame", "funding_series"]
+__all__ = ["OHLCV", "SymbolFrames", "funding_series", "ohlcv_frame"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
 

@@ -21,7 +21,7 @@ from fundarb.data.readers import read_raw
 from fundarb.data.validate import CleanReport
 from fundarb.errors import DataError, did_you_mean
 
-__all__ = ["load_freqtrade", "freqtrade_symbols"]
+__all__ = ["freqtrade_symbols", "load_freqtrade"]
 
 _EXTS = ("feather", "parquet", "json", "jsongz", "json.gz")
 

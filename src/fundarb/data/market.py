@@ -16,9 +16,10 @@ from fundarb.errors import DataError, DataWarning, did_you_mean
 __all__ = ["FIELDS", "IntervalSegment", "MarketData", "funding_intervals"]
 
 PRICE_FIELDS = tuple(f"{leg}_{p}" for leg in ("spot", "perp", "mark") for p in ("open", "high", "low", "close"))
-FIELDS = PRICE_FIELDS + ("spot_volume", "perp_volume", "funding_rate", "funding_events", "borrow_rate")
+FIELDS = (*PRICE_FIELDS, "spot_volume", "perp_volume", "funding_rate", "funding_events", "borrow_rate", "mark_fallback")
 """Every field of a MarketData. ``funding_rate`` is the sum of the rates of the events in each bar (NaN when
-none); ``funding_events`` counts them; ``borrow_rate`` is hourly (NaN: use the cost config's constant)."""
+none); ``funding_events`` counts them; ``borrow_rate`` is hourly (NaN: use the cost config's constant);
+``mark_fallback`` is 1 where the mark price is missing and the perp's trade price stands in for it."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], l
     t = pd.DatetimeIndex(times)
     if len(t) < 2:
         return ([IntervalSegment(t[0], t[0], float("nan"), 1)] if len(t) else []), []
-    d = np.diff(t.asi8) / 3.6e12  # hours
+    d = np.diff(t.as_unit("ns").asi8) / 3.6e12  # hours
     step = d.copy()
     missing: list[pd.Timestamp] = []
     for i in range(len(d)):
@@ -56,7 +57,7 @@ def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], l
         k = d[i] / prev if prev > 0 else 1.0
         if prev == nxt and k > 1.5 and abs(k - round(k)) < 1e-9:
             step[i] = prev
-            missing.extend(t[i] + pd.Timedelta(hours=prev * j) for j in range(1, int(round(k))))
+            missing.extend(t[i] + pd.Timedelta(hours=prev * j) for j in range(1, round(k)))
     segments: list[IntervalSegment] = []
     start = 0  # index of the first event of the current segment
     for i in range(1, len(step)):
@@ -200,13 +201,9 @@ class MarketData:
             if no_mark.any():
                 for p in ("open", "high", "low", "close"):
                     arrays[f"mark_{p}"][no_mark, j] = arrays[f"perp_{p}"][no_mark, j]
-                where = index[no_mark]
-                notes.append(
-                    f"{fr.symbol}: mark price missing on {int(no_mark.sum())} bar(s) ({where[0]} → {where[-1]}); "
-                    "the perp's trade price stands in for the mark there"
-                )
+            arrays["mark_fallback"][:, j] = np.where(inside, no_mark, np.nan)
             ev = fr.funding
-            pos = (ev.index.asi8 - origin) // step
+            pos = (pd.DatetimeIndex(ev.index).as_unit("ns").asi8 - origin) // step
             ok = (pos >= 0) & (pos < n)
             pos = pos[ok]
             rate = np.zeros(n)
@@ -241,7 +238,8 @@ class MarketData:
     def __repr__(self) -> str:
         label = f" {self.label!r}" if self.label else ""
         span = f"{self.index[0]} → {self.index[-1]}" if len(self.index) else "empty"
-        return f"<MarketData{label}: {len(self.symbols)} symbol(s) {list(self.symbols)}, {len(self)} × {self.timeframe} bars, {span}>"
+        return (f"<MarketData{label}: {len(self.symbols)} symbol(s) {list(self.symbols)}, "
+                f"{len(self)} × {self.timeframe} bars, {span}>")
 
     @property
     def bar_hours(self) -> float:
@@ -302,8 +300,20 @@ class MarketData:
                 miss = np.isnan(self.arrays[f"{leg}_close"][first:last + 1, j])
                 gaps[leg] = [(self.index[first + a], self.index[first + b], b - a + 1) for a, b in _runs(miss)]
             segs, missing = funding_intervals(self.events[s].index)
-            fallback = sum("stands in for the mark" in n and n.startswith(f"{s}:") for n in self.notes)
+            fallback = int(np.nansum(self.arrays["mark_fallback"][:, j]))
             out[s] = SymbolCoverage(s, first, last, gaps, segs, missing, fallback)
+        return out
+
+    @property
+    def warnings(self) -> list[str]:
+        """Loader notes, and where the perp price stands in for a missing mark price (DESIGN §1)."""
+        out = list(self.notes)
+        for j, s in enumerate(self.symbols):
+            fb = self.arrays["mark_fallback"][:, j] == 1
+            if fb.any():
+                where = self.index[fb]
+                out.append(f"{s}: mark price missing on {int(fb.sum())} bar(s) ({where[0]} → {where[-1]}); "
+                           "the perp's trade price stands in for the mark there")
         return out
 
     def funding_intervals(self, symbol: str) -> list[IntervalSegment]:
@@ -338,6 +348,7 @@ class MarketData:
                 "mark_gap_bars": sum(g[2] for g in c.gaps["mark"]),
                 "funding_events": len(ev),
                 "missing_events": len(c.missing_events),
+                "mark_fallback_bars": c.mark_fallback_bars,
                 "intervals": intervals,
                 "mean_funding_apr_on_notional": _annualised_mean(ev),
                 "synthetic": self.synthetic,
@@ -366,7 +377,7 @@ def _to_grid(tab: pd.DataFrame | None, tf: pd.Timedelta, source: str) -> pd.Data
     if tab is None or len(tab) == 0:
         return None
     idx = pd.DatetimeIndex(tab.index)
-    ns = idx.asi8
+    ns = idx.as_unit("ns").asi8
     if len(ns) > 1:
         own = int(np.min(np.diff(ns)))
         if own > tf.value:

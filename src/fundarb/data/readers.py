@@ -13,12 +13,14 @@ import pandas as pd
 from fundarb.data.validate import require_file
 from fundarb.errors import DataError
 
-__all__ = ["read_raw", "TABLE_SUFFIXES"]
+__all__ = ["TABLE_SUFFIXES", "read_raw"]
 
 TABLE_SUFFIXES = (".feather", ".parquet", ".csv", ".csv.gz", ".json", ".json.gz", ".jsongz", ".zip")
 
 
-def read_raw(path: str | os.PathLike[str], *, header: bool | None = None, names: list[str] | None = None) -> pd.DataFrame:
+def read_raw(
+    path: str | os.PathLike[str], *, header: bool | None = None, names: list[str] | None = None
+) -> pd.DataFrame:
     """Read a feather, parquet, CSV (optionally gzipped or in a ZIP) or freqtrade-JSON table.
 
     Parameters

@@ -1,0 +1,7 @@
+"""``python -m fundarb`` runs the CLI."""
+
+import sys
+
+from fundarb.cli import main
+
+sys.exit(main())

@@ -1,0 +1,261 @@
+"""`backtest`: MarketData and a strategy in, :class:`~fundarb.results.result.Result` out.
+
+This module turns pandas objects and keyword options into the kernels' arrays (parameters broadcast over
+columns without copies, a Cartesian grid when several values are given) and wraps what comes back.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from fundarb.data.market import MarketData
+from fundarb.durations import parse_duration
+from fundarb.engine import nb as k
+from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES, Costs
+from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
+from fundarb.errors import ConfigError, did_you_mean
+
+__all__ = ["backtest", "targets_from_positions"]
+
+MODES = ("detail", "sweep")
+
+
+class Strategy(Protocol):
+    """Anything with ``targets(market) -> DataFrame`` of directions per bar, already free of look-ahead."""
+
+    def targets(self, market: MarketData) -> pd.DataFrame: ...
+
+
+def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
+    """Directions to hold after each bar's open, as an int8 DataFrame aligned to ``market``.
+
+    ``positions`` is an int (every symbol, every bar), a Series (one symbol, or a constant per symbol when
+    indexed by symbol), or a DataFrame (bars × symbols). Values must be −1, 0 or +1; NaN means 0.
+    """
+    idx, cols = market.index, list(market.symbols)
+    if isinstance(positions, int | np.integer):
+        frame = pd.DataFrame(int(positions), index=idx, columns=cols)
+    elif isinstance(positions, pd.Series):
+        if isinstance(positions.index, pd.DatetimeIndex):
+            if len(cols) != 1:
+                raise ConfigError(f"a position Series is for one symbol; the market has {cols}: pass a DataFrame")
+            frame = positions.reindex(idx).to_frame(cols[0])
+        else:
+            frame = pd.DataFrame({c: positions[c] for c in cols}, index=idx)
+    elif isinstance(positions, pd.DataFrame):
+        missing = [c for c in cols if c not in positions.columns]
+        if missing:
+            raise ConfigError(f"positions have no column for {missing}{did_you_mean(missing[0], positions.columns)}")
+        frame = positions.reindex(index=idx)[cols]
+    else:
+        raise ConfigError("strategy must be a position int/Series/DataFrame or an object with .targets(market)")
+    vals = frame.to_numpy(dtype=np.float64)
+    vals = np.where(np.isnan(vals), 0.0, vals)
+    bad = ~np.isin(vals, (-1.0, 0.0, 1.0))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ConfigError(f"positions must be -1, 0 or +1; got {vals[i, j]!r} at {idx[i]}, column {cols[j]!r}")
+    return pd.DataFrame(vals.astype(np.int8), index=idx, columns=cols)
+
+
+def _as_values(name: str, v: Any) -> list[Any]:
+    if isinstance(v, str | bytes) or not isinstance(v, Sequence | np.ndarray):
+        return [v]
+    vals = list(v)
+    if not vals:
+        raise ConfigError(f"{name}: empty list of values")
+    return vals
+
+
+def _bars(name: str, v: Any, market: MarketData) -> float:
+    """A period given as bars (int) or a duration string ("7d") → number of bars (0: off)."""
+    if v is None or v == 0:
+        return 0.0
+    if isinstance(v, str):
+        return float(parse_duration(v, name=name) / market.timeframe)
+    if isinstance(v, int | float) and v >= 0:
+        return float(v)
+    raise ConfigError(f"{name} must be a number of bars ≥ 0 or a duration like '7d', got {v!r}")
+
+
+def _tiers_for(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
+    if tiers is None:
+        return flat_tiers(mmr)
+    if isinstance(tiers, np.ndarray):
+        return tiers
+    if isinstance(tiers, str | os.PathLike):
+        return load_tiers(tiers, symbol)
+    if isinstance(tiers, Mapping):
+        key = symbol if symbol in tiers else f"{symbol.split('/')[0].upper()}/USDT:USDT"
+        if key not in tiers:
+            raise ConfigError(f"no tiers for {symbol!r}{did_you_mean(key, tiers)}")
+        val = tiers[key]
+        return val if isinstance(val, np.ndarray) else tiers_from_ccxt(val, source=f"tiers[{key}]")
+    return tiers_from_ccxt(tiers)
+
+
+def backtest(
+    market: MarketData,
+    strategy: Any,
+    *,
+    costs: Costs | None = None,
+    capital: float | Sequence[float] = 10_000.0,
+    leverage: float | Sequence[float] = 1.0,
+    spot_leverage: float | Sequence[float] = 3.0,
+    mmr: float = 0.005,
+    tiers: Any = None,
+    rebalance_at: float | Sequence[float] = math.inf,
+    rebalance_every: int | str | None = None,
+    after_liquidation: str = "close",
+    spot_liquidation_level: float = 1.10,
+    margin_mode: str = "isolated",
+    mode: str = "detail",
+) -> Any:
+    """Simulate delta-neutral funding carry on ``market`` (DESIGN.md §2–§6).
+
+    Parameters
+    ----------
+    market
+        Aligned market data.
+    strategy
+        Directions to hold after each bar's open (+1 carry, −1 reverse carry, 0 flat): an int, a Series or
+        DataFrame of positions (executed at that bar's open as given), or a strategy object whose
+        ``targets(market)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only.
+    costs
+        Fees, spread, slippage, borrow and liquidation fee (default :meth:`Costs.taker`).
+    capital, leverage, spot_leverage, rebalance_at
+        Starting capital per column; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin
+        ratio that triggers a rebalance (inf: never). A list of values sweeps them: the columns of the result
+        are the Cartesian product of every list × symbols.
+    mmr, tiers
+        Flat maintenance margin rate, or leverage tiers: a ccxt-format JSON file path, a mapping symbol →
+        ccxt tiers, or one tier table for every symbol.
+    rebalance_every
+        Re-size both legs every this many bars (int) or this long (``"7d"``); None: never.
+    after_liquidation
+        ``"close"`` (close the other leg at the next open) or ``"hold"`` (keep it unhedged).
+    spot_liquidation_level
+        Margin level at which a reverse carry's spot loan is force-repaid.
+    margin_mode
+        ``"isolated"`` (one margin per column).
+    mode
+        ``"detail"`` (series, trade log) or ``"sweep"`` (totals and statistics only, memory O(columns)).
+
+    Returns
+    -------
+    Result
+    """
+    from fundarb.results.result import Result
+
+    costs = Costs() if costs is None else costs
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}{did_you_mean(mode, MODES)}")
+    if after_liquidation not in AFTER_LIQUIDATION:
+        raise ConfigError(f"after_liquidation must be one of {AFTER_LIQUIDATION}, got {after_liquidation!r}"
+                          f"{did_you_mean(after_liquidation, AFTER_LIQUIDATION)}")
+    if margin_mode not in MARGIN_MODES:
+        raise ConfigError(f"margin_mode must be one of {MARGIN_MODES}, got {margin_mode!r}"
+                          f"{did_you_mean(margin_mode, MARGIN_MODES)}")
+    if margin_mode == "cross":
+        raise ConfigError("margin_mode='cross' is not implemented yet; use 'isolated'")
+
+    if hasattr(strategy, "targets") and callable(strategy.targets):
+        tgt_frame = targets_from_positions(market, strategy.targets(market))
+    else:
+        tgt_frame = targets_from_positions(market, strategy)
+    target = tgt_frame.to_numpy(dtype=np.int8).copy()
+    active = market.active()
+    target[~active] = 0
+    # a symbol whose data ends before the index does is closed at the open of its last active bar
+    for j, s in enumerate(market.symbols):
+        last = market.coverage[s].last_bar
+        if 0 <= last < len(market.index) - 1:
+            target[last, j] = 0
+
+    grid_spec = {
+        "capital": _as_values("capital", capital),
+        "leverage": _as_values("leverage", leverage),
+        "spot_leverage": _as_values("spot_leverage", spot_leverage),
+        "rebalance_at": _as_values("rebalance_at", rebalance_at),
+    }
+    for name, vals in grid_spec.items():
+        for v in vals:
+            if not isinstance(v, int | float) or (name != "rebalance_at" and not (v > 0 and math.isfinite(v))):
+                raise ConfigError(f"{name} must be a positive finite number, got {v!r}")
+            if name == "rebalance_at" and not v > 0:
+                raise ConfigError(f"rebalance_at must be > 0 (a margin ratio; inf disables it), got {v!r}")
+    if not spot_liquidation_level > 1:
+        raise ConfigError(f"spot_liquidation_level must be > 1, got {spot_liquidation_level!r}")
+    every = _bars("rebalance_every", rebalance_every, market)
+    swept = [n for n, v in grid_spec.items() if len(v) > 1]
+    combos = list(itertools.product(*grid_spec.values()))
+    n_sym = len(market.symbols)
+    n_col = len(combos) * n_sym
+    col_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(combos))
+    col_tgt = col_sym
+    params = np.empty((k.N_PARAMS, n_col))
+    base = np.array([0.0, 0.0, 0.0, costs.spot_fee, costs.perp_fee, costs.half_spread_bps * 1e-4,
+                     costs.slippage_bps * 1e-4, costs.slippage_k, costs.borrow_rate, costs.liquidation_fee,
+                     0.0, every, 1.0 if after_liquidation == "hold" else 0.0, spot_liquidation_level])
+    params[:] = base[:, None]
+    for i, (cap, lev, slev, reb) in enumerate(combos):
+        cols = slice(i * n_sym, (i + 1) * n_sym)
+        params[k.P_CAPITAL, cols] = cap
+        params[k.P_LEVERAGE, cols] = lev
+        params[k.P_SPOT_LEVERAGE, cols] = slev
+        params[k.P_REBALANCE_AT, cols] = reb
+    tables = [_tiers_for(tiers, s, mmr) for s in market.symbols]
+    tier_arr = np.concatenate(tables)
+    starts = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
+    lens = np.array([len(t) for t in tables], dtype=np.int64)
+    tier_start, tier_len = starts[col_sym], lens[col_sym]
+
+    A = market.arrays
+    args = (A["spot_open"], A["spot_high"], A["spot_close"], A["perp_open"], A["mark_open"], A["mark_high"],
+            A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
+            A["perp_volume"], target, col_sym, col_tgt, params, tier_arr, tier_start, tier_len,
+            float(market.bar_hours))
+    totals = np.zeros((k.N_TOTALS, n_col))
+    series = None
+    records = np.empty((0, k.N_REC))
+    if mode == "detail":
+        series = np.zeros((k.N_SERIES, len(market.index), n_col))
+        cap = max(256, 4 * n_col)
+        while True:
+            rec = np.zeros((cap, k.N_REC))
+            n = k.simulate_detail_nb(*args, series, totals, rec)
+            if n <= cap:
+                records = rec[:n]
+                break
+            cap = n
+    else:
+        k.simulate_sweep_nb(*args, totals)
+
+    names = [n for n in grid_spec]
+    tuples = [(*combo, s) for combo in combos for s in market.symbols]
+    columns = pd.MultiIndex.from_tuples(tuples, names=[*names, "symbol"])
+    keep = [*swept, "symbol"]
+    columns = columns.droplevel([n for n in names if n not in keep]) if len(keep) < len(names) + 1 else columns
+    return Result(
+        market=market,
+        columns=columns,
+        col_sym=col_sym,
+        params=params,
+        series=series,
+        totals=totals,
+        records=records,
+        target=target,
+        mode=mode,
+        config={"costs": costs, "mmr": mmr, "after_liquidation": after_liquidation,
+                "spot_liquidation_level": spot_liquidation_level, "rebalance_every": rebalance_every,
+                "margin_mode": margin_mode, "tiers": "flat" if tiers is None else "tiers"},
+    )
