@@ -54,7 +54,7 @@ def test_carry_sizing_design(lev, spot_notional, margin):
     r = fa.backtest(m, 1, capital=1000.0, leverage=lev, **FLAT_5)
     assert r.spot_qty.iloc[0, 0] * 100.0 == pytest.approx(spot_notional, rel=1e-12)
     assert r.perp_qty.iloc[0, 0] == pytest.approx(-r.spot_qty.iloc[0, 0], rel=1e-12)
-    assert r.series[fa.engine.nb.MARGIN, 0, 0] == pytest.approx(margin, rel=1e-12)
+    assert r.margin_balance.iloc[0, 0] == pytest.approx(margin, rel=1e-12)
 
 
 def test_reverse_sizing_design():
@@ -62,7 +62,7 @@ def test_reverse_sizing_design():
     r = fa.backtest(m, -1, capital=1000.0, leverage=2.0, spot_leverage=3.0, **FLAT_5)
     n = 1000.0 / (1 / 2 + 1 / 3)
     assert -r.spot_qty.iloc[0, 0] * 100.0 == pytest.approx(n, rel=1e-12)
-    assert r.series[fa.engine.nb.MARGIN, 0, 0] == pytest.approx(n / 2, rel=1e-12)
+    assert r.margin_balance.iloc[0, 0] == pytest.approx(n / 2, rel=1e-12)
 
 
 def test_hand_computed_liquidation_ten_bars():

@@ -41,12 +41,11 @@ def test_one_x_carry_without_rebalancing_is_liquidated_when_btc_doubles(btc):
     assert len(liq) == 1
     # at 1× the short perp's margin equals its notional (plus the funding it collected): it goes at about
     # twice the entry price, exactly where the exchange rule puts it for the margin balance of that bar
-    from fundarb.engine import nb
 
     entry = btc.arrays["perp_open"][0, 0]
     i = int(np.flatnonzero(btc.index == liq["time"][0])[0])
     q = -r.perp_qty.iloc[i - 1, 0]
     f = np.nan_to_num(btc.arrays["funding_rate"][i, 0]) * q * btc.arrays["mark_open"][i, 0]
-    mb = r.series[nb.MARGIN, i - 1, 0] + f
+    mb = r.margin_balance.iloc[i - 1, 0] + f
     assert liq["perp_price"][0] == pytest.approx(fa.liquidation_price("short", entry, q, mb, mmr=0.005), rel=1e-12)
     assert 2 / 1.005 < liq["perp_price"][0] / entry < 2.3 / 1.005

@@ -101,6 +101,27 @@ def _tiers_for(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
     return tiers_from_ccxt(tiers)
 
 
+def _weights_frame(market: MarketData, weights: Any) -> pd.DataFrame:
+    idx, cols = market.index, list(market.symbols)
+    if isinstance(weights, str):
+        if weights != "equal":
+            raise ConfigError(f"weights must be 'equal', a Series or a DataFrame, got {weights!r}"
+                              f"{did_you_mean(weights, ['equal'])}")
+        return pd.DataFrame(1.0 / len(cols), index=idx, columns=cols)
+    if isinstance(weights, pd.Series) and not isinstance(weights.index, pd.DatetimeIndex):
+        frame = pd.DataFrame({c: float(weights.get(c, 0.0)) for c in cols}, index=idx)
+    elif isinstance(weights, pd.DataFrame):
+        frame = weights.reindex(index=idx, columns=cols)
+    else:
+        raise ConfigError("weights must be 'equal', a Series indexed by symbol, or a DataFrame (bars × symbols)")
+    vals = frame.to_numpy(dtype=np.float64)
+    vals = np.where(np.isnan(vals), 0.0, vals)
+    if (vals < 0).any() or (vals.sum(axis=1) > 1 + 1e-9).any():
+        i = int(np.flatnonzero((vals < 0).any(axis=1) | (vals.sum(axis=1) > 1 + 1e-9))[0])
+        raise ConfigError(f"weights must be ≥ 0 and sum to at most 1 per bar; at {idx[i]} they are {vals[i].tolist()}")
+    return pd.DataFrame(vals, index=idx, columns=cols)
+
+
 def backtest(
     market: MarketData,
     strategy: Any,
@@ -116,6 +137,7 @@ def backtest(
     after_liquidation: str = "close",
     spot_liquidation_level: float = 1.10,
     margin_mode: str = "isolated",
+    weights: Any = None,
     mode: str = "detail",
 ) -> Any:
     """Simulate delta-neutral funding carry on ``market`` (DESIGN.md §2–§6).
@@ -127,13 +149,14 @@ def backtest(
     strategy
         Directions to hold after each bar's open (+1 carry, −1 reverse carry, 0 flat): an int, a Series or
         DataFrame of positions (executed at that bar's open as given), or a strategy object whose
-        ``targets(market)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only.
+        ``targets(market)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only (and, for a
+        portfolio strategy, ``weights(market)``).
     costs
         Fees, spread, slippage, borrow and liquidation fee (default :meth:`Costs.taker`).
     capital, leverage, spot_leverage, rebalance_at
-        Starting capital per column; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin
-        ratio that triggers a rebalance (inf: never). A list of values sweeps them: the columns of the result
-        are the Cartesian product of every list × symbols.
+        Starting capital; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin ratio
+        ``MM / (MB + uPnL)`` that triggers a rebalance (inf: never). A list of values sweeps them: the result
+        has one column per element of the Cartesian product of the lists (× symbol, unless a portfolio).
     mmr, tiers
         Flat maintenance margin rate, or leverage tiers: a ccxt-format JSON file path, a mapping symbol →
         ccxt tiers, or one tier table for every symbol.
@@ -142,9 +165,14 @@ def backtest(
     after_liquidation
         ``"close"`` (close the other leg at the next open) or ``"hold"`` (keep it unhedged).
     spot_liquidation_level
-        Margin level at which a reverse carry's spot loan is force-repaid.
+        Margin level at which spot loans are force-repaid.
     margin_mode
-        ``"isolated"`` (one margin per column).
+        ``"isolated"`` (one margin per perp) or ``"cross"`` (one futures wallet for the portfolio's perps;
+        implies a portfolio).
+    weights
+        Run the symbols as ONE portfolio (one capital) with these weights: ``"equal"``, a Series by symbol, or
+        a DataFrame (bars × symbols, executed at that bar's open). Default: each symbol is its own account
+        with the full capital, unless the strategy has ``weights(market)`` or margin is cross.
     mode
         ``"detail"`` (series, trade log) or ``"sweep"`` (totals and statistics only, memory O(columns)).
 
@@ -165,13 +193,16 @@ def backtest(
     if margin_mode not in MARGIN_MODES:
         raise ConfigError(f"margin_mode must be one of {MARGIN_MODES}, got {margin_mode!r}"
                           f"{did_you_mean(margin_mode, MARGIN_MODES)}")
-    if margin_mode == "cross":
-        raise ConfigError("margin_mode='cross' is not implemented yet; use 'isolated'")
 
     if hasattr(strategy, "targets") and callable(strategy.targets):
         tgt_frame = targets_from_positions(market, strategy.targets(market))
+        if weights is None and hasattr(strategy, "weights") and callable(strategy.weights):
+            weights = strategy.weights(market)
     else:
         tgt_frame = targets_from_positions(market, strategy)
+    if weights is None and margin_mode == "cross":
+        weights = "equal"
+    portfolio = weights is not None
     target = tgt_frame.to_numpy(dtype=np.int8).copy()
     active = market.active()
     target[~active] = 0
@@ -180,6 +211,10 @@ def backtest(
         last = market.coverage[s].last_bar
         if 0 <= last < len(market.index) - 1:
             target[last, j] = 0
+    if portfolio:
+        weight = _weights_frame(market, weights).to_numpy()
+    else:
+        weight = np.broadcast_to(np.ones((1, 1)), target.shape)
 
     grid_spec = {
         "capital": _as_values("capital", capital),
@@ -199,62 +234,87 @@ def backtest(
     swept = [n for n, v in grid_spec.items() if len(v) > 1]
     combos = list(itertools.product(*grid_spec.values()))
     n_sym = len(market.symbols)
-    n_col = len(combos) * n_sym
-    col_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(combos))
-    col_tgt = col_sym
-    params = np.empty((k.N_PARAMS, n_col))
+    n_mem = len(combos) * n_sym
+    mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(combos))
+    mem_tgt = mem_sym
+    if portfolio:
+        grp_start = np.arange(0, n_mem + 1, n_sym, dtype=np.int64)
+        grp_combo = np.arange(len(combos))
+    else:
+        grp_start = np.arange(n_mem + 1, dtype=np.int64)
+        grp_combo = np.repeat(np.arange(len(combos)), n_sym)
+    n_grp = len(grp_start) - 1
     base = np.array([0.0, 0.0, 0.0, costs.spot_fee, costs.perp_fee, costs.half_spread_bps * 1e-4,
                      costs.slippage_bps * 1e-4, costs.slippage_k, costs.borrow_rate, costs.liquidation_fee,
-                     0.0, every, 1.0 if after_liquidation == "hold" else 0.0, spot_liquidation_level])
+                     0.0, every, 1.0 if after_liquidation == "hold" else 0.0, spot_liquidation_level,
+                     1.0 if margin_mode == "cross" else 0.0])
+    params = np.empty((k.N_PARAMS, n_grp))
     params[:] = base[:, None]
-    for i, (cap, lev, slev, reb) in enumerate(combos):
-        cols = slice(i * n_sym, (i + 1) * n_sym)
-        params[k.P_CAPITAL, cols] = cap
-        params[k.P_LEVERAGE, cols] = lev
-        params[k.P_SPOT_LEVERAGE, cols] = slev
-        params[k.P_REBALANCE_AT, cols] = reb
+    combo_arr = np.array(combos, dtype=np.float64)[grp_combo]
+    params[k.P_CAPITAL] = combo_arr[:, 0]
+    params[k.P_LEVERAGE] = combo_arr[:, 1]
+    params[k.P_SPOT_LEVERAGE] = combo_arr[:, 2]
+    params[k.P_REBALANCE_AT] = combo_arr[:, 3]
     tables = [_tiers_for(tiers, s, mmr) for s in market.symbols]
     tier_arr = np.concatenate(tables)
     starts = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
     lens = np.array([len(t) for t in tables], dtype=np.int64)
-    tier_start, tier_len = starts[col_sym], lens[col_sym]
+    tier_start, tier_len = starts[mem_sym], lens[mem_sym]
 
     A = market.arrays
-    args = (A["spot_open"], A["spot_high"], A["spot_close"], A["perp_open"], A["mark_open"], A["mark_high"],
-            A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
-            A["perp_volume"], target, col_sym, col_tgt, params, tier_arr, tier_start, tier_len,
+    args = (A["spot_open"], A["spot_high"], A["spot_low"], A["spot_close"], A["perp_open"], A["mark_open"],
+            A["mark_high"], A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
+            A["perp_volume"], target, weight, grp_start, mem_sym, mem_tgt, params, tier_arr, tier_start, tier_len,
             float(market.bar_hours))
-    totals = np.zeros((k.N_TOTALS, n_col))
-    series = None
+    mtotals = np.zeros((k.N_MTOTALS, n_mem))
+    gtotals = np.zeros((k.N_GTOTALS, n_grp))
+    series = gseries = None
     records = np.empty((0, k.N_REC))
     if mode == "detail":
-        series = np.zeros((k.N_SERIES, len(market.index), n_col))
-        cap = max(256, 4 * n_col)
+        series = np.zeros((k.N_SERIES, len(market.index), n_mem))
+        gseries = np.zeros((k.N_GSERIES, len(market.index), n_grp))
+        cap = max(256, 4 * n_mem)
         while True:
             rec = np.zeros((cap, k.N_REC))
-            n = k.simulate_detail_nb(*args, series, totals, rec)
+            n = k.simulate_detail_nb(*args, series, gseries, mtotals, gtotals, rec)
             if n <= cap:
                 records = rec[:n]
                 break
             cap = n
     else:
-        k.simulate_sweep_nb(*args, totals)
+        k.simulate_sweep_nb(*args, mtotals, gtotals)
 
-    names = [n for n in grid_spec]
-    tuples = [(*combo, s) for combo in combos for s in market.symbols]
-    columns = pd.MultiIndex.from_tuples(tuples, names=[*names, "symbol"])
-    keep = [*swept, "symbol"]
-    columns = columns.droplevel([n for n in names if n not in keep]) if len(keep) < len(names) + 1 else columns
+    names = list(grid_spec)
+    keep = [i for i, n in enumerate(names) if n in swept]
+    mem_tuples = [tuple(combo[i] for i in keep) + (s,) for combo in combos for s in market.symbols]
+    members = pd.MultiIndex.from_tuples(mem_tuples, names=[*[names[i] for i in keep], "symbol"])
+    if not keep:
+        members = members.get_level_values("symbol")
+    if portfolio:
+        if keep:
+            groups = pd.MultiIndex.from_tuples([tuple(c[i] for i in keep) for c in combos],
+                                               names=[names[i] for i in keep])
+            if len(keep) == 1:
+                groups = groups.get_level_values(0)
+        else:
+            groups = pd.Index(["portfolio"], name="portfolio")
+    else:
+        groups = members
     return Result(
         market=market,
-        columns=columns,
-        col_sym=col_sym,
+        groups=groups,
+        members=members,
+        grp_start=grp_start,
+        mem_sym=mem_sym,
         params=params,
         series=series,
-        totals=totals,
+        gseries=gseries,
+        mtotals=mtotals,
+        gtotals=gtotals,
         records=records,
         target=target,
         mode=mode,
+        portfolio=portfolio,
         config={"costs": costs, "mmr": mmr, "after_liquidation": after_liquidation,
                 "spot_liquidation_level": spot_liquidation_level, "rebalance_every": rebalance_every,
                 "margin_mode": margin_mode, "tiers": "flat" if tiers is None else "tiers"},

@@ -24,82 +24,132 @@ _SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "
 
 @dataclass(frozen=True, eq=False)
 class Result:
-    """A backtest's outcome. Columns are symbols, or (swept parameters…, symbol) for a grid.
+    """A backtest's outcome.
 
-    Detail mode holds every series; sweep mode only totals and statistics (``equity`` and friends raise).
+    A result has *groups* (accounts: one capital each) made of *members* (one symbol each). A plain backtest has
+    one group per symbol × parameter set, so groups and members coincide; a portfolio has one group of many
+    symbols per parameter set. Account-level views (``equity``, ``components``, ``stats()``) have one column
+    per group; leg-level views (``spot_qty``, ``perp_qty``, ``positions``, ``symbol_components``,
+    ``symbol_totals()``) one per member. Sweep mode keeps totals only (the series raise).
     """
 
     market: MarketData
-    columns: pd.Index
-    col_sym: np.ndarray
+    groups: pd.Index
+    members: pd.Index
+    grp_start: np.ndarray
+    mem_sym: np.ndarray
     params: np.ndarray
     series: np.ndarray | None
-    totals: np.ndarray
+    gseries: np.ndarray | None
+    mtotals: np.ndarray
+    gtotals: np.ndarray
     records: np.ndarray
     target: np.ndarray
     mode: str
+    portfolio: bool = False
     config: dict[str, Any] = field(default_factory=dict)
 
-    # ------------------------------------------------------------------ series
-    def _series(self, row: int) -> pd.DataFrame:
+    # ------------------------------------------------------------------ helpers
+    @property
+    def columns(self) -> pd.Index:
+        """Columns of the account-level views (one per group)."""
+        return self.groups
+
+    def _need_detail(self) -> None:
         if self.series is None:
             raise ConfigError("this result was run with mode='sweep', which keeps totals only; "
-                              "run with mode='detail' for time series")
-        return pd.DataFrame(self.series[row], index=self.market.index, columns=self.columns, copy=False)
+                              "run with mode='detail' for time series and the trade log")
+
+    def _by_group(self, arr: np.ndarray) -> np.ndarray:
+        """Sum member columns (last axis) into their groups."""
+        return np.add.reduceat(arr, self.grp_start[:-1], axis=-1)
+
+    def _frame(self, arr: np.ndarray, cols: pd.Index) -> pd.DataFrame:
+        return pd.DataFrame(arr, index=self.market.index, columns=cols, copy=False)
+
+    def _member_series(self, row: int) -> pd.DataFrame:
+        self._need_detail()
+        assert self.series is not None
+        return self._frame(self.series[row], self.members)
 
     @property
     def capital(self) -> pd.Series:
-        """Starting capital per column."""
-        return pd.Series(self.params[k.P_CAPITAL], index=self.columns, name="capital")
+        """Starting capital per group."""
+        return pd.Series(self.params[k.P_CAPITAL], index=self.groups, name="capital")
 
+    # ------------------------------------------------------------------ series
     @property
     def equity(self) -> pd.DataFrame:
-        """Equity marked at each bar's close (spot at spot close, perp at mark close)."""
-        return self._series(k.EQUITY)
+        """Equity of each account marked at each bar's close (spot at spot close, perps at mark close)."""
+        self._need_detail()
+        assert self.gseries is not None
+        return self._frame(self.gseries[k.G_EQUITY], self.groups)
 
     @property
     def components(self) -> dict[str, pd.DataFrame]:
-        """Cumulative PnL components per bar (DESIGN §6), plus ``basis_pnl`` = spot_pnl + perp_pnl."""
-        out = {name: self._series(i) for i, name in enumerate(k.SERIES) if name in COMPONENTS}
+        """Cumulative PnL components per bar and account (DESIGN §6), plus ``basis_pnl`` = spot + perp PnL."""
+        self._need_detail()
+        assert self.series is not None
+        out = {name: self._frame(self._by_group(self.series[i]), self.groups) for i, name in enumerate(COMPONENTS)}
+        out["basis_pnl"] = out["spot_pnl"] + out["perp_pnl"]
+        return out
+
+    @property
+    def symbol_components(self) -> dict[str, pd.DataFrame]:
+        """Cumulative PnL components per bar and member (symbol), plus ``basis_pnl``."""
+        out = {name: self._member_series(i) for i, name in enumerate(COMPONENTS)}
         out["basis_pnl"] = out["spot_pnl"] + out["perp_pnl"]
         return out
 
     @property
     def spot_qty(self) -> pd.DataFrame:
-        """Signed spot quantity held at each bar's close (negative: borrowed and sold)."""
-        return self._series(k.SPOT_QTY)
+        """Signed spot quantity held at each bar's close, per member (negative: borrowed and sold)."""
+        return self._member_series(k.SPOT_QTY)
 
     @property
     def perp_qty(self) -> pd.DataFrame:
-        """Signed perp quantity at each bar's close (negative: short)."""
-        return self._series(k.PERP_QTY)
+        """Signed perp quantity at each bar's close, per member (negative: short)."""
+        return self._member_series(k.PERP_QTY)
+
+    @property
+    def margin_balance(self) -> pd.DataFrame:
+        """Futures-wallet balance per account (isolated: the sum over its perps)."""
+        self._need_detail()
+        assert self.gseries is not None
+        return self._frame(self.gseries[k.G_MARGIN], self.groups)
 
     @property
     def positions(self) -> pd.DataFrame:
-        """Direction held at each bar's close: +1 carry, −1 reverse carry, 0 flat (a lone leg counts)."""
+        """Direction held at each bar's close, per member: +1 carry, −1 reverse, 0 flat (a lone leg counts)."""
         a, b = self.spot_qty.to_numpy(), self.perp_qty.to_numpy()
         d = np.where(a != 0, np.sign(a), -np.sign(b)).astype(np.int8)
-        return pd.DataFrame(d, index=self.market.index, columns=self.columns)
+        return pd.DataFrame(d, index=self.market.index, columns=self.members)
 
     @property
     def trades(self) -> pd.DataFrame:
-        """Trade log: entries, exits, flips, rebalances and liquidations with prices, quantities and costs."""
-        if self.series is None:
-            raise ConfigError("the trade log is kept in mode='detail' only")
+        """Trade log: entries, exits, flips, rebalances, resizes and liquidations, with prices, quantities, costs.
+
+        Quantities are signed and *after* the trade; ``spot_traded``/``perp_traded`` are the changes.
+        A liquidation's fill price is in ``perp_price`` (perp) or ``spot_price`` (spot loan).
+        """
+        self._need_detail()
         r = self.records
-        df = pd.DataFrame(r, columns=list(k.REC_FIELDS))
+        mem = r[:, 0].astype(np.int64)
+        grp = np.searchsorted(self.grp_start, mem, side="right") - 1
         out = pd.DataFrame({
-            "column": [self.columns[int(c)] for c in r[:, 0]] if len(r) else [],
-            "time": self.market.index[r[:, 1].astype(np.int64)] if len(r) else pd.DatetimeIndex([], tz="UTC"),
-            "kind": [k.KINDS[int(x)] for x in r[:, 2]] if len(r) else [],
+            "time": self.market.index[r[:, 1].astype(np.int64)],
+            "member": [self.members[i] for i in mem],
+            "symbol": [self.market.symbols[self.mem_sym[i]] for i in mem],
+            "account": [self.groups[i] for i in grp],
+            "kind": [k.KINDS[int(x)] for x in r[:, 2]],
         })
-        for f in k.REC_FIELDS[3:]:
-            out[f] = df[f].to_numpy()
+        for i, f in enumerate(k.REC_FIELDS[3:], start=3):
+            out[f] = r[:, i]
         return out
 
     @property
     def liquidations(self) -> pd.DataFrame:
-        """The liquidation rows of :attr:`trades` (fill price in ``perp_price`` or ``spot_price``)."""
+        """The liquidation rows of :attr:`trades`."""
         t = self.trades
         return t[t["kind"].str.startswith("liquidation")].reset_index(drop=True)
 
@@ -113,109 +163,109 @@ class Result:
             gaps = [g for leg in ("spot", "perp", "mark") for g in cov.gaps[leg]]
             if not gaps:
                 continue
-            if pos is not None:
-                cols = np.flatnonzero(self.col_sym == j)
-                crossed = []
-                for g0, _g1, n in gaps:
-                    i0 = self.market.index.get_loc(g0)
-                    held = pos[max(i0 - 1, 0), cols].any()
-                    if held:
-                        crossed.append(f"{g0:%Y-%m-%d %H:%M} ({n} bar{'s' if n > 1 else ''})")
-                if crossed:
-                    out.append(f"{s}: the position was held across {len(crossed)} data gap(s), marked at the last "
-                               f"known prices, no order or liquidation check there: {', '.join(crossed[:10])}"
-                               + (" …" if len(crossed) > 10 else ""))
-            else:
+            if pos is None:
                 out.append(f"{s}: {len(gaps)} data gap(s) inside the active span ({sum(g[2] for g in gaps)} bars)")
+                continue
+            cols = np.flatnonzero(self.mem_sym == j)
+            crossed = []
+            for g0, _g1, n in gaps:
+                i0 = int(self.market.index.get_loc(g0))
+                if pos[max(i0 - 1, 0), cols].any():
+                    crossed.append(f"{g0:%Y-%m-%d %H:%M} ({n} bar{'s' if n > 1 else ''})")
+            if crossed:
+                out.append(f"{s}: the position was held across {len(crossed)} data gap(s), marked at the last "
+                           f"known prices, no order or liquidation check there: {', '.join(crossed[:10])}"
+                           + (" …" if len(crossed) > 10 else ""))
         return out
 
     # ------------------------------------------------------------------ totals and statistics
+    def symbol_totals(self) -> pd.DataFrame:
+        """Final value of every component, trades and liquidations per member (symbol), both modes."""
+        t = self.mtotals
+        data = {name: t[i] for i, name in enumerate(COMPONENTS)}
+        data["basis_pnl"] = data["spot_pnl"] + data["perp_pnl"]
+        data["n_trades"] = t[k.M_TRADES].astype(np.int64)
+        data["n_liquidations"] = t[k.M_LIQ].astype(np.int64)
+        data["time_in_market"] = t[k.M_BARS_IN_MARKET] / np.maximum(
+            self.gtotals[k.T_N_R][np.searchsorted(self.grp_start, np.arange(len(self.members)), side="right") - 1],
+            1)
+        return pd.DataFrame(data, index=self.members)
+
     def totals_frame(self) -> pd.DataFrame:
-        """Final values of equity and every component, per column (both modes)."""
-        t = self.totals
-        data = {"final_equity": t[k.EQUITY]}
-        for name in COMPONENTS:
-            data[name] = t[k.SERIES.index(name)]
-        return pd.DataFrame(data, index=self.columns)
+        """Final equity and every component's final value, per account (both modes)."""
+        data = {"final_equity": self.gtotals[k.T_EQUITY]}
+        for i, name in enumerate(COMPONENTS):
+            data[name] = self._by_group(self.mtotals[i])
+        return pd.DataFrame(data, index=self.groups)
 
     def identity_error(self) -> float:
-        """Largest relative violation of the DESIGN §6 identity over every bar and column (detail mode)."""
-        if self.series is None:
-            eq = self.totals[k.EQUITY][None, :]
-            comps = {n: self.totals[k.SERIES.index(n)][None, :] for n in COMPONENTS}
+        """Largest relative violation of the DESIGN §6 identity over every bar and account."""
+        cap = self.params[k.P_CAPITAL][None, :]
+        if self.series is None or self.gseries is None:
+            eq = self.gtotals[k.T_EQUITY][None, :]
+            comps = {n: self._by_group(self.mtotals[i])[None, :] for i, n in enumerate(COMPONENTS)}
         else:
-            eq = self.series[k.EQUITY]
-            comps = {n: self.series[k.SERIES.index(n)] for n in COMPONENTS}
-        rhs = self.params[k.P_CAPITAL][None, :] + sum(_SIGN[n] * v for n, v in comps.items())
-        scale = np.maximum(np.abs(eq), self.params[k.P_CAPITAL][None, :])
+            eq = self.gseries[k.G_EQUITY]
+            comps = {n: self._by_group(self.series[i]) for i, n in enumerate(COMPONENTS)}
+        rhs = cap + sum(_SIGN[n] * v for n, v in comps.items())
+        scale = np.maximum(np.abs(eq), cap)
         return float(np.max(np.abs(eq - rhs) / scale))
 
     def stats(self) -> pd.DataFrame:
-        """DESIGN §8 statistics, one row per column.
+        """DESIGN §8 statistics, one row per account.
 
-        Returns are per bar, the first against the starting capital, from each column's first tradable bar;
+        Returns are per bar, the first against the starting capital, from the account's first tradable bar;
         periods per year come from the bar size (8,760 for 1h bars). Computed from the kernel's streaming
-        totals, so detail and sweep mode give the same numbers.
+        totals, so detail and sweep mode give the same numbers. ``break_even_days`` is the round trip's cost
+        (both legs, in and out, at the entry notional of the full capital) over the funding earned per day in
+        the market.
         """
-        t = self.totals
+        t = self.gtotals
         ppy = self.market.periods_per_year
         cap = self.params[k.P_CAPITAL]
-        final = t[k.EQUITY]
-        n = t[k.N_R]
+        final = t[k.T_EQUITY]
+        n = t[k.T_N_R]
+        comp = {name: self._by_group(self.mtotals[i]) for i, name in enumerate(COMPONENTS)}
         with np.errstate(divide="ignore", invalid="ignore"):
             years = n / ppy
-            total_return = final / cap - 1.0
             cagr = np.where(final > 0, np.power(np.maximum(final / cap, 1e-300), 1.0 / years) - 1.0, -1.0)
-            mean = t[k.SUM_R] / n
-            var = np.maximum(t[k.SUM_R2] - n * mean * mean, 0.0) / (n - 1)
-            std = np.sqrt(var)
-            vol = std * np.sqrt(ppy)
-            sharpe = np.where(std > 0, mean / std * np.sqrt(ppy), np.nan)
-            down = np.sqrt(t[k.SUM_DOWN2] / n)
-            sortino = np.where(down > 0, mean / down * np.sqrt(ppy), np.nan)
-            mdd = t[k.MAX_DD]
-            calmar = np.where(mdd < 0, cagr / np.abs(mdd), np.nan)
-            in_mkt = t[k.BARS_IN_MARKET] / n
-            funding = t[k.FUNDING]
+            mean = t[k.T_SUM_R] / n
+            std = np.sqrt(np.maximum(t[k.T_SUM_R2] - n * mean * mean, 0.0) / (n - 1))
+            down = np.sqrt(t[k.T_SUM_DOWN2] / n)
+            mdd = t[k.T_MAX_DD]
+            funding = comp["funding"]
             pnl = final - cap
-            days_in_mkt = t[k.BARS_IN_MARKET] * self.market.bar_hours / 24.0
+            days_in_mkt = t[k.T_BARS_IN_MARKET] * self.market.bar_hours / 24.0
             lev = self.params[k.P_LEVERAGE]
-            notional = cap * lev / (lev + 1.0)
-            rt_cost = 2.0 * notional * (self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE]
-                                        + 2 * self.params[k.P_HALF_SPREAD] + 2 * self.params[k.P_SLIP])
+            rt_cost = 2.0 * cap * lev / (lev + 1.0) * (self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE]
+                                                       + 2 * self.params[k.P_HALF_SPREAD] + 2 * self.params[k.P_SLIP])
             daily_funding = funding / days_in_mkt
             data = {
-                "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.FIRST_BAR]],
-                "end": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.LAST_BAR]],
+                "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_FIRST_BAR]],
+                "end": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_LAST_BAR]],
                 "final_equity": final,
-                "total_return": total_return,
+                "total_return": final / cap - 1.0,
                 "cagr": cagr,
-                "volatility": vol,
-                "sharpe": sharpe,
-                "sortino": sortino,
+                "volatility": std * np.sqrt(ppy),
+                "sharpe": np.where(std > 0, mean / std * np.sqrt(ppy), np.nan),
+                "sortino": np.where(down > 0, mean / down * np.sqrt(ppy), np.nan),
                 "max_drawdown": mdd,
-                "max_drawdown_days": t[k.MAX_DD_BARS] * self.market.bar_hours / 24.0,
-                "calmar": calmar,
-                "time_in_market": in_mkt,
-                "n_trades": t[k.N_TRADES].astype(np.int64),
-                "n_liquidations": t[k.N_LIQ].astype(np.int64),
+                "max_drawdown_days": t[k.T_MAX_DD_BARS] * self.market.bar_hours / 24.0,
+                "calmar": np.where(mdd < 0, cagr / np.abs(mdd), np.nan),
+                "time_in_market": t[k.T_BARS_IN_MARKET] / n,
+                "n_trades": self._by_group(self.mtotals[k.M_TRADES]).astype(np.int64),
+                "n_liquidations": self._by_group(self.mtotals[k.M_LIQ]).astype(np.int64),
                 "funding_pnl": funding,
-                "spot_pnl": t[k.SPOT_PNL],
-                "perp_pnl": t[k.PERP_PNL],
-                "basis_pnl": t[k.SPOT_PNL] + t[k.PERP_PNL],
-                "fees": t[k.FEES],
-                "spread": t[k.SPREAD],
-                "slippage": t[k.SLIPPAGE],
-                "borrow": t[k.BORROW],
-                "liquidation_fees": t[k.LIQ_FEES],
-                "insurance_fund_loss": t[k.INSURANCE],
+                **{name: comp[name] for name in COMPONENTS[1:]},
+                "basis_pnl": comp["spot_pnl"] + comp["perp_pnl"],
                 "realised_apr_on_capital": pnl / cap / years,
                 "funding_apr_on_capital": funding / cap / years,
                 "funding_kept_share": np.where(funding > 0, pnl / funding, np.nan),
                 "break_even_days": np.where(daily_funding > 0, rt_cost / daily_funding, np.inf),
             }
-        return pd.DataFrame(data, index=self.columns)
+        return pd.DataFrame(data, index=self.groups)
 
     def __repr__(self) -> str:
-        return (f"<Result {self.mode}: {len(self.columns)} column(s) × {len(self.market.index)} bars of "
-                f"{self.market.label or 'market data'}>")
+        kind = "portfolio" if self.portfolio else "independent"
+        return (f"<Result {self.mode}, {kind}: {len(self.groups)} account(s), {len(self.members)} leg pair(s) × "
+                f"{len(self.market.index)} bars of {self.market.label or 'market data'}>")

@@ -1,0 +1,93 @@
+"""Portfolios (one capital over several symbols) and cross margin (DESIGN §5)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import fundarb as fa
+from fundarb.data.frames import SymbolFrames
+from fundarb.data.market import MarketData
+from toy import ohlc, random_market, random_targets
+
+
+def _two(a: pd.DataFrame, b: pd.DataFrame) -> MarketData:
+    ev = pd.Series(0.0, index=a.index[[0, -1]])
+    return MarketData.from_frames([SymbolFrames("A", a, a, ev, mark=a), SymbolFrames("B", b, b, ev, mark=b)])
+
+
+def test_single_symbol_cross_equals_isolated():
+    rng = np.random.default_rng(2)
+    m = random_market(rng, 300, symbols=1, vol=0.03, wick=0.05)
+    pos = pd.DataFrame(random_targets(rng, 300, 1), index=m.index, columns=list(m.symbols))
+    kw = dict(leverage=8.0, costs=fa.Costs(), rebalance_at=0.5)
+    iso = fa.backtest(m, pos, **kw)
+    cross = fa.backtest(m, pos, margin_mode="cross", **kw)
+    assert iso.stats()["n_liquidations"].iloc[0] > 0
+    np.testing.assert_allclose(cross.equity.to_numpy(), iso.equity.to_numpy(), rtol=1e-12)
+    assert cross.portfolio and not iso.portfolio
+
+
+def test_portfolio_sizes_each_symbol_by_weight():
+    a = ohlc([100.0] * 6)
+    b = ohlc([50.0] * 6)
+    m = _two(a, b)
+    r = fa.backtest(m, 1, weights=pd.Series({"A": 0.25, "B": 0.75}), capital=1000.0, leverage=1.0,
+                    costs=fa.Costs.zero())
+    assert list(r.groups) == ["portfolio"] and list(r.members) == ["A", "B"]
+    # carry: N = w·E·L/(L+1) → A: 0.25·1000/2 = 125 → 1.25 units; B: 375 → 7.5 units
+    assert r.spot_qty.iloc[0].tolist() == pytest.approx([1.25, 7.5])
+    assert r.margin_balance.iloc[0, 0] == pytest.approx(500.0)
+    assert r.equity.iloc[-1, 0] == pytest.approx(1000.0)
+
+
+def test_cross_margin_lets_a_winning_perp_carry_a_losing_one():
+    n = 6
+    up = ohlc([100, 100, 120, 135, 140, 140], close=[100, 120, 135, 140, 140, 140])
+    down = ohlc([100, 100, 80, 65, 60, 60], close=[100, 80, 65, 60, 60, 60])
+    m = _two(up, down)
+    kw = dict(weights="equal", capital=1000.0, leverage=3.0, costs=fa.Costs.zero())
+    iso = fa.backtest(m, 1, **kw)
+    cross = fa.backtest(m, 1, margin_mode="cross", **kw)
+    # isolated: A's short perp has margin N/3 = 125 on 375 notional → gone near +33%
+    assert iso.symbol_totals().loc["A", "n_liquidations"] == 1
+    assert cross.stats()["n_liquidations"].iloc[0] == 0
+    assert cross.equity.iloc[-1, 0] == pytest.approx(1000.0)
+    assert iso.identity_error() < 1e-12 and cross.identity_error() < 1e-12
+    assert n == len(m)
+
+
+def test_cross_liquidation_hand_computed():
+    # both perps rise together; one futures wallet of 2·125 backs 2·375 short notional
+    o = [100, 100, 100, 100]
+    h = [100, 100, 150, 100]
+    a = ohlc(o, h, None, [100, 100, 100, 100])
+    m = _two(a, a.copy())
+    r = fa.backtest(m, 1, margin_mode="cross", capital=1000.0, leverage=3.0, mmr=0.005,
+                    costs=fa.Costs.zero(liquidation_fee=0.0))
+    # MB + Σ b(m − e) = Σ|b|·m·mmr with b = −3.75 each, MB = 250, e = 100:
+    # 250 − 7.5(m − 100) = 7.5·m·0.005 → m = 1000 / 7.5375
+    p = 1000 / 7.5375
+    liq = r.liquidations
+    assert len(liq) == 2
+    assert liq["perp_price"].tolist() == pytest.approx([p, p], rel=1e-12)
+    assert r.identity_error() < 1e-12
+
+
+def test_portfolio_sweep_matches_detail_and_identity():
+    rng = np.random.default_rng(9)
+    m = random_market(rng, 250, symbols=3, vol=0.02, wick=0.03)
+    pos = pd.DataFrame(random_targets(rng, 250, 3), index=m.index, columns=list(m.symbols))
+    w = pd.DataFrame(rng.dirichlet(np.ones(3), 250) * 0.9, index=m.index, columns=list(m.symbols))
+    w.iloc[:] = w.iloc[::24].reindex(w.index, method="ffill").to_numpy()
+    for mode in ("isolated", "cross"):
+        kw = dict(weights=w, margin_mode=mode, leverage=[2.0, 10.0], costs=fa.Costs(borrow_rate=1e-5),
+                  rebalance_at=0.7)
+        d = fa.backtest(m, pos, **kw)
+        s = fa.backtest(m, pos, mode="sweep", **kw)
+        assert d.identity_error() < 1e-9
+        pd.testing.assert_frame_equal(d.stats(), s.stats())
+        pd.testing.assert_frame_equal(d.symbol_totals(), s.symbol_totals())
+        assert list(d.groups) == [2.0, 10.0]
+        assert (d.trades["kind"] == "resize").any()
