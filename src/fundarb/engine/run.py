@@ -286,7 +286,7 @@ def backtest(
 
     names = list(grid_spec)
     keep = [i for i, n in enumerate(names) if n in swept]
-    mem_tuples = [tuple(combo[i] for i in keep) + (s,) for combo in combos for s in market.symbols]
+    mem_tuples = [(*(combo[i] for i in keep), s) for combo in combos for s in market.symbols]
     members = pd.MultiIndex.from_tuples(mem_tuples, names=[*[names[i] for i in keep], "symbol"])
     if not keep:
         members = members.get_level_values("symbol")
