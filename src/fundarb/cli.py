@@ -68,6 +68,37 @@ def describe(
         typer.echo(f"note: {note}")
 
 
+@app.command("funding-stats")
+def funding_stats_cmd(
+    dataset: DatasetOpt = None,
+    data: DataOpt = None,
+    fmt: FormatOpt = "freqtrade",
+    symbols: SymbolsOpt = None,
+    start: StartOpt = None,
+    end: EndOpt = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
+) -> None:
+    """Funding statistics per symbol: intervals, annualised mean/std, shares, extremes, streaks."""
+    import pandas as pd
+
+    from fundarb.results.funding_stats import funding_stats
+
+    market = _open(dataset, data, fmt, symbols, start, end)
+    table = funding_stats(market)
+    if market.synthetic:
+        typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
+    shown = table.copy()
+    for c in ("mean_annualised", "std_annualised", "share_positive", "share_negative", "share_interest_only"):
+        shown[c] = shown[c].map(lambda v: f"{v:.2%}")
+    for c in ("min", "max"):
+        shown[c] = shown[c].map(lambda v: f"{v:.4%}")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 80):
+        typer.echo(shown.T.to_string())
+    if csv:
+        table.to_csv(csv)
+        typer.echo(f"wrote {csv}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; fundarb's errors become one line on stderr and exit code 2 (no traceback)."""
     try:
