@@ -37,8 +37,8 @@ def funding_stats(market: MarketData) -> pd.DataFrame:
 
     Annualisation uses the events actually settled: mean per event × events per year implied by the interval
     in force at each event (1,095 for 8h, 2,190 for 4h, 8,760 for 1h), so a symbol whose interval changes is
-    annualised correctly; ``std_annualised`` is the std of the events annualised the same way (ddof=1). ``share_interest_only`` is
-    the share of events at exactly the interest rate for their interval (0.01% per 8h).
+    annualised correctly; ``std_annualised`` is the std of the events annualised the same way (ddof=1).
+    ``share_interest_only`` is the share of events at exactly the interest rate for their interval (0.01%/8h).
     """
     rows = []
     for s in market.symbols:
