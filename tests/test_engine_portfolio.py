@@ -91,3 +91,23 @@ def test_portfolio_sweep_matches_detail_and_identity():
         pd.testing.assert_frame_equal(d.symbol_totals(), s.symbol_totals())
         assert list(d.groups) == [2.0, 10.0]
         assert (d.trades["kind"] == "resize").any()
+
+
+def test_streaming_statistics_match_numpy_recomputation_and_combined_book():
+    from fundarb.engine import nb
+    from fundarb.results.result import streaming_totals
+
+    rng = np.random.default_rng(4)
+    m = random_market(rng, 300, symbols=2, vol=0.02, wick=0.03)
+    pos = pd.DataFrame(random_targets(rng, 300, 2), index=m.index, columns=list(m.symbols))
+    r = fa.backtest(m, pos, leverage=[2.0, 5.0])
+    for g in range(len(r.groups)):
+        held = ((r.series[nb.SPOT_QTY][:, g] != 0) | (r.series[nb.PERP_QTY][:, g] != 0))
+        got = streaming_totals(r.gseries[nb.G_EQUITY][:, g], r.params[nb.P_CAPITAL, g],
+                               int(r.gtotals[nb.T_FIRST_BAR, g]), held)
+        np.testing.assert_allclose(got, r.gtotals[:, g], rtol=1e-10, atol=1e-12)
+    book = r.combined()
+    assert book.capital.iloc[0] == pytest.approx(4 * 10_000.0)
+    assert book.stats()["final_equity"].iloc[0] == pytest.approx(r.stats()["final_equity"].sum())
+    assert book.stats()["n_trades"].iloc[0] == r.stats()["n_trades"].sum()
+    assert book.identity_error() < 1e-9

@@ -22,6 +22,42 @@ _SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "
          "liquidation_fees": -1, "insurance_fund_loss": 1}
 
 
+def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: np.ndarray) -> np.ndarray:
+    """The kernel's streaming statistics (``nb.GTOTALS``) recomputed from an equity curve with numpy.
+
+    Returns are from ``first_bar`` on, the first against ``capital``; a bar at or below the running peak counts
+    toward the drawdown's duration. ``held`` marks the bars with a position.
+    """
+    out = np.zeros(k.N_GTOTALS)
+    out[k.T_FIRST_BAR] = first_bar
+    out[k.T_BARS_IN_MARKET] = float(np.count_nonzero(held))
+    if first_bar < 0:
+        out[k.T_EQUITY] = capital
+        out[k.T_PEAK] = capital
+        out[k.T_LAST_BAR] = -1
+        return out
+    eq = np.asarray(equity[first_bar:], dtype=np.float64)
+    prev = np.concatenate([[capital], eq[:-1]])
+    r = eq / prev - 1.0
+    peak = np.maximum.accumulate(np.concatenate([[capital], eq]))
+    dd = eq / peak[1:] - 1.0
+    below = eq <= peak[:-1]
+    run = longest = 0
+    for flag in below:
+        run = run + 1 if flag else 0
+        longest = max(longest, run)
+    out[k.T_EQUITY] = eq[-1]
+    out[k.T_SUM_R] = r.sum()
+    out[k.T_SUM_R2] = (r * r).sum()
+    out[k.T_SUM_DOWN2] = (r[r < 0] ** 2).sum()
+    out[k.T_N_R] = len(eq)
+    out[k.T_MAX_DD] = min(0.0, float(dd.min()))
+    out[k.T_MAX_DD_BARS] = longest
+    out[k.T_PEAK] = peak[-1]
+    out[k.T_LAST_BAR] = len(equity) - 1
+    return out
+
+
 @dataclass(frozen=True, eq=False)
 class Result:
     """A backtest's outcome.
@@ -264,6 +300,30 @@ class Result:
                 "break_even_days": np.where(daily_funding > 0, rt_cost / daily_funding, np.inf),
             }
         return pd.DataFrame(data, index=self.groups)
+
+    def combined(self) -> Result:
+        """All accounts of this result as one: equity summed, capital summed, every leg kept (detail mode).
+
+        For a multi-symbol run of independent accounts this is the book as a whole; ``combined().stats()``
+        gives its statistics (returns of the summed equity).
+        """
+        self._need_detail()
+        assert self.gseries is not None and self.series is not None
+        cap = float(self.params[k.P_CAPITAL].sum())
+        eq = self.gseries[k.G_EQUITY].sum(axis=1)
+        held = ((self.series[k.SPOT_QTY] != 0) | (self.series[k.PERP_QTY] != 0)).any(axis=1)
+        firsts = self.gtotals[k.T_FIRST_BAR]
+        first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
+        gt = np.zeros((k.N_GTOTALS, 1))
+        gt[:, 0] = streaming_totals(eq, cap, first, held)
+        gt[k.T_LAST_BAR, 0] = self.gtotals[k.T_LAST_BAR].max()
+        params = self.params[:, :1].copy()
+        params[k.P_CAPITAL] = cap
+        gs = np.stack([self.gseries[i].sum(axis=1) for i in range(k.N_GSERIES)])[:, :, None]
+        return Result(market=self.market, groups=pd.Index(["all"], name="book"), members=self.members,
+                      grp_start=np.array([0, len(self.members)]), mem_sym=self.mem_sym, params=params,
+                      series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,
+                      target=self.target, mode=self.mode, portfolio=True, config=self.config)
 
     def __repr__(self) -> str:
         kind = "portfolio" if self.portfolio else "independent"
