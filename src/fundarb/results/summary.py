@@ -1,0 +1,77 @@
+"""JSON-ready summaries of a backtest (``fundarb backtest --json``): the book and each symbol."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["SUMMARY_KEYS", "summary_dict"]
+
+SUMMARY_KEYS = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
+                "time_in_market", "n_trades", "n_liquidations", "funding_pnl", "spot_pnl", "perp_pnl", "fees",
+                "spread", "slippage", "borrow", "liquidation_fees", "insurance_fund_loss", "realised_apr_on_capital",
+                "funding_kept_share")
+"""Keys present for the portfolio and for every symbol."""
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, np.integer | int):
+        return int(v)
+    if isinstance(v, np.floating | float):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    return v
+
+
+def _row(stats: pd.Series) -> dict[str, Any]:
+    out = {k: _clean(stats[k]) for k in SUMMARY_KEYS}
+    for k in ("start", "end", "basis_pnl", "max_drawdown_days", "funding_apr_on_capital", "break_even_days"):
+        if k in stats:
+            out[k] = _clean(stats[k])
+    return out
+
+
+def summary_dict(result: Any) -> dict[str, Any]:
+    """The book's statistics (``"portfolio"``) and each symbol's (``"symbols"``), with the identity check.
+
+    A portfolio result (one account) reports its account as the portfolio and, per symbol, that symbol's PnL
+    components with the statistics of the capital it was given. Independent accounts (one per symbol) report
+    each account per symbol and their sum as the portfolio.
+    """
+    book = result.combined() if len(result.groups) > 1 and not result.portfolio else result
+    port = _row(book.stats().iloc[0])
+    symbols: dict[str, Any] = {}
+    if result.portfolio:
+        tot = result.symbol_totals()
+        for member, row in tot.iterrows():
+            d = {k: None for k in SUMMARY_KEYS}
+            d.update({"funding_pnl": row["funding"], "spot_pnl": row["spot_pnl"], "perp_pnl": row["perp_pnl"],
+                      "fees": row["fees"], "spread": row["spread"], "slippage": row["slippage"],
+                      "borrow": row["borrow"], "liquidation_fees": row["liquidation_fees"],
+                      "insurance_fund_loss": row["insurance_fund_loss"], "n_trades": int(row["n_trades"]),
+                      "n_liquidations": int(row["n_liquidations"]), "time_in_market": row["time_in_market"]})
+            pnl = sum(row[c] * s for c, s in (("funding", 1), ("spot_pnl", 1), ("perp_pnl", 1), ("fees", -1),
+                                                ("spread", -1), ("slippage", -1), ("borrow", -1),
+                                                ("liquidation_fees", -1), ("insurance_fund_loss", 1)))
+            d["pnl"] = pnl
+            d["funding_kept_share"] = pnl / row["funding"] if row["funding"] > 0 else None
+            symbols[str(member)] = {k: _clean(v) for k, v in d.items()}
+    else:
+        st = result.stats()
+        for col, row in st.iterrows():
+            symbols[str(col) if not isinstance(col, tuple) else "/".join(map(str, col))] = _row(row)
+    return {
+        "data": result.market.label,
+        "synthetic": bool(result.market.synthetic),
+        "bars": len(result.market.index),
+        "timeframe": str(result.market.timeframe),
+        "portfolio": port,
+        "symbols": symbols,
+        "identity_error": result.identity_error(),
+        "warnings": result.warnings,
+    }
