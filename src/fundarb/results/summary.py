@@ -49,7 +49,7 @@ def summary_dict(result: Any) -> dict[str, Any]:
     if result.portfolio:
         tot = result.symbol_totals()
         for member, row in tot.iterrows():
-            d = {k: None for k in SUMMARY_KEYS}
+            d: dict[str, Any] = {k: None for k in SUMMARY_KEYS}
             d.update({"funding_pnl": row["funding"], "spot_pnl": row["spot_pnl"], "perp_pnl": row["perp_pnl"],
                       "fees": row["fees"], "spread": row["spread"], "slippage": row["slippage"],
                       "borrow": row["borrow"], "liquidation_fees": row["liquidation_fees"],
