@@ -122,6 +122,100 @@ def _weights_frame(market: MarketData, weights: Any) -> pd.DataFrame:
     return pd.DataFrame(vals, index=idx, columns=cols)
 
 
+def clean_targets(market: MarketData, target: np.ndarray) -> np.ndarray:
+    """Directions the engine may hold: 0 outside each symbol's active span (DESIGN §1), and 0 at the last active
+    bar of a symbol whose data ends before the index does (closed at that bar's open).
+
+    ``target`` has one column per symbol, or a multiple of that (symbol-major blocks, one per parameter set).
+    """
+    out = np.array(target, dtype=np.int8, copy=True)
+    n_sym = len(market.symbols)
+    active = np.tile(market.active(), (1, out.shape[1] // n_sym))
+    out[~active] = 0
+    for j, s in enumerate(market.symbols):
+        last = market.coverage[s].last_bar
+        if 0 <= last < len(market.index) - 1:
+            out[last, j::n_sym] = 0
+    return out
+
+
+def param_column(
+    costs: Costs,
+    *,
+    capital: float,
+    leverage: float,
+    spot_leverage: float,
+    rebalance_at: float,
+    rebalance_every: float,
+    after_liquidation: str,
+    spot_liquidation_level: float,
+    margin_mode: str,
+) -> np.ndarray:
+    """One account's parameter vector for the kernels (rows named by ``nb.PARAMS``); ``rebalance_every`` in bars."""
+    col = np.empty(k.N_PARAMS)
+    col[k.P_CAPITAL] = capital
+    col[k.P_LEVERAGE] = leverage
+    col[k.P_SPOT_LEVERAGE] = spot_leverage
+    col[k.P_SPOT_FEE] = costs.spot_fee
+    col[k.P_PERP_FEE] = costs.perp_fee
+    col[k.P_HALF_SPREAD] = costs.half_spread_bps * 1e-4
+    col[k.P_SLIP] = costs.slippage_bps * 1e-4
+    col[k.P_SLIP_K] = costs.slippage_k
+    col[k.P_BORROW] = costs.borrow_rate
+    col[k.P_LIQ_FEE] = costs.liquidation_fee
+    col[k.P_REBALANCE_AT] = rebalance_at
+    col[k.P_REBALANCE_EVERY] = rebalance_every
+    col[k.P_HOLD] = 1.0 if after_liquidation == "hold" else 0.0
+    col[k.P_SPOT_LIQ_LEVEL] = spot_liquidation_level
+    col[k.P_CROSS] = 1.0 if margin_mode == "cross" else 0.0
+    return col
+
+
+def simulate(
+    market: MarketData,
+    target: np.ndarray,
+    weight: np.ndarray,
+    *,
+    grp_start: np.ndarray,
+    mem_sym: np.ndarray,
+    mem_tgt: np.ndarray,
+    params: np.ndarray,
+    tier_tables: list[np.ndarray],
+    mode: str = "detail",
+) -> dict[str, Any]:
+    """Run the kernels on prepared arrays; returns the raw outputs that :class:`Result` wraps.
+
+    ``tier_tables`` holds one tier table per market symbol; members use their symbol's.
+    """
+    tier_arr = np.concatenate(tier_tables)
+    starts = np.cumsum([0] + [len(t) for t in tier_tables[:-1]]).astype(np.int64)
+    lens = np.array([len(t) for t in tier_tables], dtype=np.int64)
+    A = market.arrays
+    args = (A["spot_open"], A["spot_high"], A["spot_low"], A["spot_close"], A["perp_open"], A["mark_open"],
+            A["mark_high"], A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
+            A["perp_volume"], target, weight, grp_start, mem_sym, mem_tgt, np.ascontiguousarray(params), tier_arr,
+            starts[mem_sym], lens[mem_sym], float(market.bar_hours))
+    n_mem, n_grp = len(mem_sym), len(grp_start) - 1
+    mtotals = np.zeros((k.N_MTOTALS, n_mem))
+    gtotals = np.zeros((k.N_GTOTALS, n_grp))
+    series = gseries = None
+    records = np.empty((0, k.N_REC))
+    if mode == "detail":
+        series = np.zeros((k.N_SERIES, len(market.index), n_mem))
+        gseries = np.zeros((k.N_GSERIES, len(market.index), n_grp))
+        cap = max(256, 4 * n_mem)
+        while True:
+            rec = np.zeros((cap, k.N_REC))
+            n = k.simulate_detail_nb(*args, series, gseries, mtotals, gtotals, rec)
+            if n <= cap:
+                records = rec[:n]
+                break
+            cap = n
+    else:
+        k.simulate_sweep_nb(*args, mtotals, gtotals)
+    return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
+
+
 def backtest(
     market: MarketData,
     strategy: Any,
@@ -203,14 +297,7 @@ def backtest(
     if weights is None and margin_mode == "cross":
         weights = "equal"
     portfolio = weights is not None
-    target = tgt_frame.to_numpy(dtype=np.int8).copy()
-    active = market.active()
-    target[~active] = 0
-    # a symbol whose data ends before the index does is closed at the open of its last active bar
-    for j, s in enumerate(market.symbols):
-        last = market.coverage[s].last_bar
-        if 0 <= last < len(market.index) - 1:
-            target[last, j] = 0
+    target = clean_targets(market, tgt_frame.to_numpy(dtype=np.int8))
     if portfolio:
         weight = _weights_frame(market, weights).to_numpy()
     else:
@@ -243,46 +330,13 @@ def backtest(
     else:
         grp_start = np.arange(n_mem + 1, dtype=np.int64)
         grp_combo = np.repeat(np.arange(len(combos)), n_sym)
-    n_grp = len(grp_start) - 1
-    base = np.array([0.0, 0.0, 0.0, costs.spot_fee, costs.perp_fee, costs.half_spread_bps * 1e-4,
-                     costs.slippage_bps * 1e-4, costs.slippage_k, costs.borrow_rate, costs.liquidation_fee,
-                     0.0, every, 1.0 if after_liquidation == "hold" else 0.0, spot_liquidation_level,
-                     1.0 if margin_mode == "cross" else 0.0])
-    params = np.empty((k.N_PARAMS, n_grp))
-    params[:] = base[:, None]
-    combo_arr = np.array(combos, dtype=np.float64)[grp_combo]
-    params[k.P_CAPITAL] = combo_arr[:, 0]
-    params[k.P_LEVERAGE] = combo_arr[:, 1]
-    params[k.P_SPOT_LEVERAGE] = combo_arr[:, 2]
-    params[k.P_REBALANCE_AT] = combo_arr[:, 3]
-    tables = [_tiers_for(tiers, s, mmr) for s in market.symbols]
-    tier_arr = np.concatenate(tables)
-    starts = np.cumsum([0] + [len(t) for t in tables[:-1]]).astype(np.int64)
-    lens = np.array([len(t) for t in tables], dtype=np.int64)
-    tier_start, tier_len = starts[mem_sym], lens[mem_sym]
-
-    A = market.arrays
-    args = (A["spot_open"], A["spot_high"], A["spot_low"], A["spot_close"], A["perp_open"], A["mark_open"],
-            A["mark_high"], A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
-            A["perp_volume"], target, weight, grp_start, mem_sym, mem_tgt, params, tier_arr, tier_start, tier_len,
-            float(market.bar_hours))
-    mtotals = np.zeros((k.N_MTOTALS, n_mem))
-    gtotals = np.zeros((k.N_GTOTALS, n_grp))
-    series = gseries = None
-    records = np.empty((0, k.N_REC))
-    if mode == "detail":
-        series = np.zeros((k.N_SERIES, len(market.index), n_mem))
-        gseries = np.zeros((k.N_GSERIES, len(market.index), n_grp))
-        cap = max(256, 4 * n_mem)
-        while True:
-            rec = np.zeros((cap, k.N_REC))
-            n = k.simulate_detail_nb(*args, series, gseries, mtotals, gtotals, rec)
-            if n <= cap:
-                records = rec[:n]
-                break
-            cap = n
-    else:
-        k.simulate_sweep_nb(*args, mtotals, gtotals)
+    params = np.stack([
+        param_column(costs, capital=c[0], leverage=c[1], spot_leverage=c[2], rebalance_at=c[3], rebalance_every=every,
+                     after_liquidation=after_liquidation, spot_liquidation_level=spot_liquidation_level,
+                     margin_mode=margin_mode)
+        for c in (combos[i] for i in grp_combo)], axis=1)
+    out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
+                   tier_tables=[_tiers_for(tiers, s, mmr) for s in market.symbols], mode=mode)
 
     names = list(grid_spec)
     keep = [i for i, n in enumerate(names) if n in swept]
@@ -307,12 +361,8 @@ def backtest(
         grp_start=grp_start,
         mem_sym=mem_sym,
         params=params,
-        series=series,
-        gseries=gseries,
-        mtotals=mtotals,
-        gtotals=gtotals,
-        records=records,
         target=target,
+        **out,
         mode=mode,
         portfolio=portfolio,
         config={"costs": costs, "mmr": mmr, "after_liquidation": after_liquidation,
