@@ -141,3 +141,41 @@ def test_sweep_mode_matches_detail_totals():
     pd.testing.assert_frame_equal(d.stats(), s.stats())
     assert list(d.columns.names) == ["capital", "leverage", "symbol"]
     assert math.isfinite(d.stats()["sharpe"].iloc[0])
+
+
+def test_hand_computed_spot_margin_liquidation_of_reverse_carry():
+    # reverse, capital 1000, L = 1, Ls = 3: N = 1000 / (1 + 1/3) = 750 → 7.5 borrowed and sold at 100,
+    # perp margin 750, spot wallet 1000 against a 750 loan: margin level 1.333…
+    o = [100, 100, 100, 110, 112, 112]
+    h = [100, 100, 100, 130, 112, 112]
+    c = [100, 100, 100, 112, 112, 112]
+    m = toy_market(ohlc(o, h, None, c))
+    r = fa.backtest(m, -1, capital=1000.0, leverage=1.0, spot_leverage=3.0, mmr=0.005,
+                    costs=fa.Costs.zero(liquidation_fee=0.005))
+    assert r.spot_qty.iloc[0, 0] == pytest.approx(-7.5)
+    liq = r.liquidations
+    assert liq["kind"].tolist() == ["liquidation_spot"]
+    # level 1000 / (7.5·S) hits 1.10 at S = 1000 / 8.25 (the bar opened below it, at 110)
+    px = 1000 / 8.25
+    assert liq["spot_price"][0] == pytest.approx(px, rel=1e-12)
+    fee = 0.005 * 7.5 * px
+    eq = r.equity.iloc[:, 0]
+    assert eq.iloc[3] == pytest.approx(1000 - 7.5 * px - fee + 750 + 7.5 * 12, rel=1e-12)
+    # the unhedged long perp is closed at the next open (after_liquidation="close")
+    assert r.perp_qty.iloc[4, 0] == 0
+    assert eq.iloc[4] == pytest.approx(eq.iloc[3], rel=1e-12)
+    assert r.identity_error() < 1e-12
+
+
+def test_gap_bar_keeps_position_defers_orders_and_warns():
+    o = np.array([100.0, 100, 100, np.nan, 100, 100, 100])
+    px = ohlc(o, close=o)
+    perp = ohlc(np.full(7, 100.0))
+    m = toy_market(px, perp=perp, mark=perp, funding={3: 0.01})
+    pos = pd.Series([1, 1, 1, 0, 0, 0, 0], index=m.index)
+    r = fa.backtest(m, pos, capital=1000.0, **FLAT_5)
+    q = r.spot_qty.iloc[:, 0].to_numpy()
+    assert q[3] == 5.0 and q[4] == 0.0  # the exit decided for bar 3 executes at bar 4's open
+    assert r.totals_frame()["funding"].iloc[0] == pytest.approx(5 * 100 * 0.01)  # the data has that event
+    assert r.equity.iloc[3, 0] == pytest.approx(1005.0)
+    assert any("held across 1 data gap" in w for w in r.warnings)
