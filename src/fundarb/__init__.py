@@ -2,8 +2,9 @@
 
 The public API is small and imported lazily, so ``import fundarb`` (and the CLI) start fast:
 
-- data: :func:`load_freqtrade`, :func:`load_binance_vision`, :func:`load_table`, :func:`load_store`,
-  :func:`demo_market`, :class:`MarketData`;
+- data: :func:`load_freqtrade`, :func:`load_binance_vision`, :func:`load_table`, :func:`load_venue_funding`,
+  :func:`load_store`, :func:`demo_market`, :class:`MarketData`;
+- engine: :func:`backtest`, :class:`Costs`, :func:`liquidation_price`; results: :class:`Result`;
 - errors: :class:`DataError`, :class:`ConfigError`, :class:`DataWarning`.
 """
 
@@ -22,12 +23,12 @@ _LAZY = {
     "load_freqtrade": "fundarb.data.freqtrade",
     "load_binance_vision": "fundarb.data.binance_vision",
     "load_table": "fundarb.data.table",
+    "load_venue_funding": "fundarb.data.table",
     "load_store": "fundarb.data.store",
     "demo_market": "fundarb.data.synthetic",
     "backtest": "fundarb.engine.run",
     "liquidation_price": "fundarb.engine.tiers",
     "Costs": "fundarb.engine.config",
-    "EngineConfig": "fundarb.engine.config",
     "Result": "fundarb.results.result",
     "fetch": "fundarb.data.fetch",
 }

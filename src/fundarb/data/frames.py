@@ -102,7 +102,7 @@ def ohlcv_frame(
             out[k] = np.nan
     for k in OHLCV[:4]:
         check_prices(out[k].to_numpy(), source=source, column=names[k], times=pd.DatetimeIndex(out["time"]))
-    return clean_time_index(out, source=source, report=report)
+    return clean_time_index(out, source=source, label=time_column, report=report)
 
 
 def funding_series(
@@ -129,6 +129,6 @@ def funding_series(
         i = int(np.flatnonzero(nan)[0])
         raise DataError("funding rate is missing", source=source, column=rate_column, row=i + 1,
                         value=out["time"].iloc[i])
-    clean = clean_time_index(out, source=source, report=report)["funding_rate"]
-    check_funding_plausible(clean, source=source)
+    clean = clean_time_index(out, source=source, label=time_column, report=report)["funding_rate"]
+    check_funding_plausible(clean, source=source, column=rate_column)
     return clean

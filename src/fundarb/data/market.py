@@ -48,7 +48,8 @@ def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], l
     t = pd.DatetimeIndex(times)
     if len(t) < 2:
         return ([IntervalSegment(t[0], t[0], float("nan"), 1)] if len(t) else []), []
-    d = np.diff(t.as_unit("ns").asi8) / 3.6e12  # hours
+    # hours between events, to the minute: exchanges stamp events a few milliseconds off the hour
+    d = np.round(np.diff(t.as_unit("ns").asi8) / 6e10) / 60.0
     step = d.copy()
     missing: list[pd.Timestamp] = []
     for i in range(len(d)):

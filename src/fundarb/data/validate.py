@@ -189,13 +189,16 @@ def clean_time_index(
     *,
     source: str,
     time_column: str = "time",
+    label: str | None = None,
     report: CleanReport | None = None,
 ) -> pd.DataFrame:
     """Index a table by its UTC time column, after checking order and duplicates.
 
     Identical duplicate rows are dropped and counted in ``report``; duplicate timestamps with different
-    values, and rows out of time order, raise DataError naming the first such row.
+    values, and rows out of time order, raise DataError naming the first such row (and the time column as the
+    file calls it, ``label``).
     """
+    label = label or time_column
     times = pd.DatetimeIndex(df[time_column])
     vals = df.drop(columns=[time_column])
     tv = times.asi8
@@ -203,7 +206,7 @@ def clean_time_index(
     if len(back):
         i = int(back[0]) + 1
         raise DataError(f"rows are not in time order: {times[i]} comes after {times[i - 1]}",
-                        source=source, column=time_column, row=i + 1, value=times[i])
+                        source=source, column=label, row=i + 1, value=times[i])
     dup = np.flatnonzero(np.diff(tv) == 0) + 1
     if len(dup):
         a = vals.iloc[dup - 1].to_numpy(dtype=np.float64)
@@ -212,7 +215,7 @@ def clean_time_index(
         if not same.all():
             j = int(dup[np.flatnonzero(~same)[0]])
             raise DataError(f"duplicate timestamp {times[j]} with conflicting values",
-                            source=source, column=time_column, row=j + 1, value=times[j])
+                            source=source, column=label, row=j + 1, value=times[j])
         keep = np.ones(len(df), dtype=bool)
         keep[dup] = False
         vals = vals[keep]
@@ -225,7 +228,8 @@ def clean_time_index(
     return out
 
 
-def check_funding_plausible(rates: pd.Series, *, source: str, cap: float = FUNDING_PLAUSIBLE_CAP) -> None:
+def check_funding_plausible(rates: pd.Series, *, source: str, column: str = "funding_rate",
+                            cap: float = FUNDING_PLAUSIBLE_CAP) -> None:
     """Warn (DataWarning) when a funding rate per event exceeds ``cap`` in absolute value.
 
     Such a value is usually a percent read as a fraction; it is kept, since capped spikes are real.
@@ -235,7 +239,7 @@ def check_funding_plausible(rates: pd.Series, *, source: str, cap: float = FUNDI
     if bad.any():
         i = _first_bad(bad)
         warnings.warn(
-            f"{source}: column 'funding_rate', row {i + 1} ({rates.index[i]}): rate {arr[i]:.6g} exceeds the "
+            f"{source}: column '{column}', row {i + 1} ({rates.index[i]}): rate {arr[i]:.6g} exceeds the "
             f"plausible cap {cap:g} per event ({int(bad.sum())} such value(s)); is the file in percent?",
             DataWarning,
             stacklevel=3,
