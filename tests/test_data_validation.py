@@ -99,7 +99,8 @@ def test_conflicting_duplicates_fail_identical_are_dropped_and_counted(tmp_path)
     assert e.value.row == 2 and "conflicting" in str(e.value)
     from fundarb.data.validate import CleanReport
 
-    q = _csv(tmp_path, "g.csv", "Date,Rate\n2024-01-01 00:00,0.0001\n2024-01-01 00:00,0.0001\n2024-01-01 08:00,0.0001\n")
+    q = _csv(tmp_path, "g.csv",
+             "Date,Rate\n2024-01-01 00:00,0.0001\n2024-01-01 00:00,0.0001\n2024-01-01 08:00,0.0001\n")
     rep = CleanReport(source="g")
     s = fa.load_table(q, columns=FUND_COLS, tz="UTC", report=rep)
     assert len(s) == 2 and rep.duplicates_dropped == 1
@@ -118,7 +119,7 @@ def test_unsorted_rows(tmp_path):
 
 def test_naive_timestamps_need_tz(tmp_path):
     p = _csv(tmp_path, "f.csv", "Date,Rate\n2024-01-01 00:00,0.0001\n")
-    with pytest.raises(DataError, match="naive .*tz="):
+    with pytest.raises(DataError, match=r"naive .*tz="):
         fa.load_table(p, columns=FUND_COLS, tz=None)
     s = fa.load_table(p, columns=FUND_COLS, tz="Etc/GMT-3")
     assert s.index[0] == pd.Timestamp("2023-12-31 21:00", tz="UTC")
@@ -161,7 +162,7 @@ def test_freqtrade_bad_value_names_file_column_row(tmp_path):
 
 def test_funding_file_missing_column_in_freqtrade(tmp_path):
     d = _ft_dir(tmp_path, fund_edit=lambda df: df.drop(columns=["open"]))
-    with pytest.raises(DataError, match="funding_rate.feather.*column 'open'"):
+    with pytest.raises(DataError, match=r"funding_rate\.feather.*column 'open'"):
         fa.load_freqtrade(d, "TST")
 
 
