@@ -167,6 +167,8 @@ def test_symbol_listed_later_starts_later_and_ending_symbol_closes():
     m = MarketData.from_frames([SymbolFrames("A", a, a, ev_a, mark=a), SymbolFrames("B", b, b, ev_b, mark=b)])
     r = fa.backtest(m, 1, costs=fa.Costs.zero())
     qb = r.spot_qty["B"]
-    assert (qb.iloc[:10] == 0).all() and (qb.iloc[10:26] > 0).all()
-    assert (qb.iloc[26:] == 0).all()  # last active bar 26 (last funding event): closed at its open
+    assert (qb.iloc[:10] == 0).all() and (qb.iloc[10:29] > 0).all()
+    # funding is known until the event after the last one (26 + 4h): prices end first, at bar 29, the last
+    # active bar, where the position is closed at the open
+    assert (qb.iloc[29:] == 0).all()
     assert r.stats().loc["B", "start"] == idx[10]

@@ -161,7 +161,9 @@ class MarketData:
             if len(fr.funding) == 0:
                 raise DataError("no funding events", source=fr.sources.get("funding", f"{fr.symbol} funding"))
             fstart = fr.funding.index[0].floor(tf)
-            fend = fr.funding.index[-1].floor(tf)
+            # funding is known until the next expected event: the last one plus the interval then in force
+            last_gap = fr.funding.index[-1] - fr.funding.index[-2] if len(fr.funding) > 1 else tf
+            fend = (fr.funding.index[-1] + max(last_gap, tf) - pd.Timedelta(1, "ns")).floor(tf)
             lo = max(spot.index[0], perp.index[0], fstart)
             hi = min(spot.index[-1], perp.index[-1], fend)
             if spot.index[-1] < perp.index[0] or perp.index[-1] < spot.index[0]:
@@ -180,7 +182,7 @@ class MarketData:
             notes.extend(fr.report)
         start = min(s for s, _ in spans)
         end = max(e for _, e in spans)
-        index = pd.date_range(start, end, freq=tf, name="time")
+        index = pd.date_range(start, end, freq=tf, name="time").as_unit("ns")
         n, m = len(index), len(frames)
         arrays = {f: np.full((n, m), np.nan) for f in FIELDS}
         events: dict[str, pd.Series] = {}
