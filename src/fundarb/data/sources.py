@@ -67,7 +67,7 @@ def open_market(
         elif format == "binance-vision":
             from fundarb.data.binance_vision import load_binance_vision
 
-            market = load_binance_vision(data, syms, bar=timeframe)
+            market = load_binance_vision(data, syms, bar=timeframe)  # type: ignore[arg-type]
         else:
             from fundarb.data.store import load_store
 
