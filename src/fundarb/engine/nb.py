@@ -204,7 +204,10 @@ def _group(
         for i in range(n):
             r = funding[t, mem_sym[m0 + i]]
             if b[i] != 0.0 and np.isfinite(r):
-                f = -b[i] * last_m[i] * r
+                fm = mark_open[t, mem_sym[m0 + i]]
+                if not np.isfinite(fm):
+                    fm = last_m[i]
+                f = -b[i] * fm * r
                 if cross:
                     mbx += f
                 else:
