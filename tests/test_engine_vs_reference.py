@@ -8,12 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fundarb as fa
+from fundarb.engine import nb
 from fundarb.engine.run import clean_targets
 from reference.simulator import simulate as reference
 from toy import random_market, random_targets
 
 SERIES = ("equity", "funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
-          "insurance_fund_loss", "spot_qty", "perp_qty")
+          "insurance_fund_loss", "spot_qty", "perp_qty", "cash", "margin_balance")
 
 
 def _compare(m, target_col: np.ndarray, params: dict, tiers=None):
@@ -36,7 +37,8 @@ def _compare(m, target_col: np.ndarray, params: dict, tiers=None):
                     perp_volume=A["perp_volume"], target=tgt, bar_hours=m.bar_hours,
                     params={**params, "tiers": None if tiers is None else [tuple(row) for row in tiers]})
     ours = {"equity": r.equity.iloc[:, 0], **{k: v.iloc[:, 0] for k, v in r.symbol_components.items()},
-            "spot_qty": r.spot_qty.iloc[:, 0], "perp_qty": r.perp_qty.iloc[:, 0]}
+            "spot_qty": r.spot_qty.iloc[:, 0], "perp_qty": r.perp_qty.iloc[:, 0],
+            "cash": pd.Series(r.gseries[nb.G_CASH][:, 0]), "margin_balance": r.margin_balance.iloc[:, 0]}
     scale = params["capital"]
     for name in SERIES:
         got = ours[name].to_numpy()

@@ -22,6 +22,8 @@ Points where the documents were ambiguous and the reading chosen here (also list
 * Tiers: ``MM(n)`` uses the last tier whose ``min_notional <= n`` (first tier below the table). The
   liquidation price takes the first tier whose range holds ``|b|·P``; if none does (a table whose
   ``cum`` is not continuous), the tier of the adverse notional is used.
+* A rebalance that is due but re-sizes to exactly the same quantities trades nothing and counts
+  nothing, but restarts the ``rebalance_every`` clock (it is a sizing).
 * ``n_trades`` and ``n_liquidations`` are returned as totals (ints). ``events[*]["cost"]`` is
   fee + spread + slippage for a trade, the liquidation fee for a liquidation; the price of the leg a
   liquidation did not touch is NaN.
@@ -278,8 +280,7 @@ def _event_kind(old_direction, new_direction) -> str:
     return "rebalance"
 
 
-def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open,
-             spot_volume_prev, perp_volume_prev, p):
+def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open, spot_volume_prev, perp_volume_prev, p):
     """Decide the position after the open of bar t and trade to it."""
     # The lock after a liquidation (engine.md: `lock`)
     _update_lock(col, t, target_t)
@@ -303,6 +304,8 @@ def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open,
     delta_a = new_a - col.a
     delta_b = new_b - col.b
     if delta_a == 0.0 and delta_b == 0.0:
+        if rebalance:
+            col.sized_bar = t  # re-sized to the very same quantities: a sizing without a trade
         return  # nothing to trade (e.g. flat and E ≤ 0)
 
     # Perp: realise at perp_open, then re-open at perp_open.
@@ -349,15 +352,17 @@ def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open,
     comps.n_trades += 1
     col.sized_bar = t
     new_direction = col.direction()
-    events.append({
-        "bar": t,
-        "kind": _event_kind(d, new_direction),
-        "spot_qty": col.a,
-        "perp_qty": col.b,
-        "spot_price": spot_open,
-        "perp_price": perp_open,
-        "cost": spot_fee + perp_fee + spot_spread + perp_spread + spot_slippage + perp_slippage,
-    })
+    events.append(
+        {
+            "bar": t,
+            "kind": _event_kind(d, new_direction),
+            "spot_qty": col.a,
+            "perp_qty": col.b,
+            "spot_price": spot_open,
+            "perp_price": perp_open,
+            "cost": spot_fee + perp_fee + spot_spread + perp_spread + spot_slippage + perp_slippage,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -397,10 +402,17 @@ def _liquidate_perp(col, comps, events, t, mark_open, adverse_mark, tiers, p):
     col.cash += col.margin_balance
     col.margin_balance = 0.0
     _start_lock(col, comps, t, direction)
-    events.append({
-        "bar": t, "kind": "liquidation_perp", "spot_qty": col.a, "perp_qty": col.b,
-        "spot_price": NAN, "perp_price": fill, "cost": fee,
-    })
+    events.append(
+        {
+            "bar": t,
+            "kind": "liquidation_perp",
+            "spot_qty": col.a,
+            "perp_qty": col.b,
+            "spot_price": NAN,
+            "perp_price": fill,
+            "cost": fee,
+        }
+    )
 
 
 def _liquidate_spot(col, comps, events, t, spot_open, adverse_spot, p):
@@ -427,10 +439,17 @@ def _liquidate_spot(col, comps, events, t, spot_open, adverse_spot, p):
         col.cash = 0.0
     col.a = 0.0
     _start_lock(col, comps, t, direction)
-    events.append({
-        "bar": t, "kind": "liquidation_spot", "spot_qty": col.a, "perp_qty": col.b,
-        "spot_price": repay_price, "perp_price": NAN, "cost": fee,
-    })
+    events.append(
+        {
+            "bar": t,
+            "kind": "liquidation_spot",
+            "spot_qty": col.a,
+            "perp_qty": col.b,
+            "spot_price": repay_price,
+            "perp_price": NAN,
+            "cost": fee,
+        }
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -492,12 +511,19 @@ def _resolve_params(params) -> dict:
 
 def simulate(
     *,
-    spot_open, spot_high, spot_low, spot_close,
+    spot_open,
+    spot_high,
+    spot_low,
+    spot_close,
     perp_open,
-    mark_open, mark_high, mark_low, mark_close,
+    mark_open,
+    mark_high,
+    mark_low,
+    mark_close,
     funding,
     borrow_rate,
-    spot_volume, perp_volume,
+    spot_volume,
+    perp_volume,
     target,
     bar_hours: float,
     params: dict,
@@ -507,20 +533,46 @@ def simulate(
     tiers = _normalise_tiers(p["tiers"], p["mmr"])
     capital = float(p["capital"])
     n_bars = len(spot_open)
-    for name, series in (("spot_high", spot_high), ("spot_low", spot_low), ("spot_close", spot_close),
-                         ("perp_open", perp_open), ("mark_open", mark_open), ("mark_high", mark_high),
-                         ("mark_low", mark_low), ("mark_close", mark_close), ("funding", funding),
-                         ("borrow_rate", borrow_rate), ("spot_volume", spot_volume),
-                         ("perp_volume", perp_volume), ("target", target)):
+    for name, series in (
+        ("spot_high", spot_high),
+        ("spot_low", spot_low),
+        ("spot_close", spot_close),
+        ("perp_open", perp_open),
+        ("mark_open", mark_open),
+        ("mark_high", mark_high),
+        ("mark_low", mark_low),
+        ("mark_close", mark_close),
+        ("funding", funding),
+        ("borrow_rate", borrow_rate),
+        ("spot_volume", spot_volume),
+        ("perp_volume", perp_volume),
+        ("target", target),
+    ):
         if len(series) != n_bars:
             raise ValueError(f"{name} has length {len(series)}, expected {n_bars}")
 
     col = _Column(capital)
     comps = _Components()
     events: list = []
-    out = {key: [] for key in (
-        "equity", "funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow",
-        "liquidation_fees", "insurance_fund_loss", "spot_qty", "perp_qty", "cash", "margin_balance")}
+    out = {
+        key: []
+        for key in (
+            "equity",
+            "funding",
+            "spot_pnl",
+            "perp_pnl",
+            "fees",
+            "spread",
+            "slippage",
+            "borrow",
+            "liquidation_fees",
+            "insurance_fund_loss",
+            "spot_qty",
+            "perp_qty",
+            "cash",
+            "margin_balance",
+        )
+    }
     gap_bars: list = []
 
     last_spot = NAN  # last known spot price (engine.md: Gaps)
@@ -547,8 +599,7 @@ def simulate(
             # (2) execution at the open
             spot_vol_prev = float(spot_volume[t - 1]) if t > 0 else NAN
             perp_vol_prev = float(perp_volume[t - 1]) if t > 0 else NAN
-            _execute(col, comps, events, t, int(target[t]), s_open, p_open, m_open,
-                     spot_vol_prev, perp_vol_prev, p)
+            _execute(col, comps, events, t, int(target[t]), s_open, p_open, m_open, spot_vol_prev, perp_vol_prev, p)
         else:
             # no execution on a gap bar; the lock still sees the target of this bar
             _update_lock(col, t, int(target[t]))

@@ -284,6 +284,7 @@ def _group(
             da = a2 - a[i]
             db = b2 - b[i]
             if da == 0.0 and db == 0.0:
+                since[i] = 0  # sized again, to the same quantities
                 continue
             if db != 0.0:
                 if cross:
@@ -297,9 +298,6 @@ def _group(
                 cash -= da * so
                 a[i] = a2
             alloc[i] = q * so / L if b[i] != 0.0 else 0.0
-            if not cross:
-                cash += mbi[i] - alloc[i]
-                mbi[i] = alloc[i]
             sn = abs(da) * so
             pn = abs(db) * po
             fee_s = p[P_SPOT_FEE] * sn
@@ -313,8 +311,14 @@ def _group(
             cash -= fee_s + spr_s + slp_s
             if cross:
                 pending_perp_cost += fee_p + spr_p + slp_p
+            elif b[i] != 0.0:
+                # the wallet is set to its margin N/L, then pays the perp's costs
+                cash += mbi[i] - alloc[i]
+                mbi[i] = alloc[i] - (fee_p + spr_p + slp_p)
             else:
-                mbi[i] -= fee_p + spr_p + slp_p
+                # a closed perp pays its costs, then its whole wallet moves to cash
+                cash += mbi[i] - (fee_p + spr_p + slp_p)
+                mbi[i] = 0.0
             comp[i, FEES] += fee_s + fee_p
             comp[i, SPREAD] += spr_s + spr_p
             comp[i, SLIPPAGE] += slp_s + slp_p
@@ -329,8 +333,12 @@ def _group(
             want = 0.0
             for i in range(n):
                 want += alloc[i]
-            cash += mbx - want
-            mbx = want - pending_perp_cost
+            if want > 0.0:
+                cash += mbx - want
+                mbx = want - pending_perp_cost
+            else:
+                cash += mbx - pending_perp_cost
+                mbx = 0.0
 
         # ---- (3) liquidation at the adverse intrabar extremes
         for i in range(n):
