@@ -99,6 +99,19 @@ def funding_stats_cmd(
         typer.echo(f"wrote {csv}")
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+def fetch(ctx: typer.Context) -> None:
+    """Download spot, perp, mark and funding history with ccxt into the Parquet store (fundarb fetch --help)."""
+    from fundarb.data.fetch import main as fetch_main
+
+    code = fetch_main(list(ctx.args))
+    if code:
+        raise typer.Exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; fundarb's errors become one line on stderr and exit code 2 (no traceback)."""
     try:

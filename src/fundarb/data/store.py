@@ -78,6 +78,9 @@ def _atomic_replace(path: str, write: object) -> None:
     os.close(fd)
     try:
         write(tmp)  # type: ignore[operator]
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a store file is as readable as any other
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
