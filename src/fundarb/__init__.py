@@ -5,6 +5,8 @@ The public API is small and imported lazily, so ``import fundarb`` (and the CLI)
 - data: :func:`load_freqtrade`, :func:`load_binance_vision`, :func:`load_table`, :func:`load_venue_funding`,
   :func:`load_store`, :func:`demo_market`, :class:`MarketData`;
 - engine: :func:`backtest`, :class:`Costs`, :func:`liquidation_price`; results: :class:`Result`;
+- strategies: :class:`FundingCarry`, :class:`TopNRotation`, :func:`load_strategy`, :func:`run_strategy`,
+  :func:`sweep`;
 - errors: :class:`DataError`, :class:`ConfigError`, :class:`DataWarning`.
 """
 
@@ -31,6 +33,11 @@ _LAZY = {
     "Costs": "fundarb.engine.config",
     "Result": "fundarb.results.result",
     "fetch": "fundarb.data.fetch",
+    "FundingCarry": "fundarb.signals.carry",
+    "TopNRotation": "fundarb.signals.portfolio",
+    "load_strategy": "fundarb.signals.toml",
+    "run_strategy": "fundarb.signals.run",
+    "sweep": "fundarb.sweep.grid",
 }
 
 __all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", *_LAZY]
