@@ -47,12 +47,15 @@ def figure_result(result: Any, *, column: object = None, title: str | None = Non
         "borrow": -comps["borrow"],
         "liquidation": comps["insurance_fund_loss"] - comps["liquidation_fees"],
     }
+    drawn = 0
     for name, ser in lines.items():
         if np.any(ser.to_numpy() != 0):
             ax2.plot(idx, ser.to_numpy(), lw=1.0, color=_COLOURS[name], label=name)
+            drawn += 1
     ax2.axhline(0, color="grey", lw=0.6)
     ax2.set_ylabel("cumulative PnL")
-    ax2.legend(loc="upper left", ncol=5)
+    if drawn:
+        ax2.legend(loc="upper left", ncol=5)
     grp = result.grp_start
     pos = result.positions.iloc[:, grp[j]:grp[j + 1]]
     for c in pos.columns:
