@@ -10,7 +10,7 @@ import pytest
 
 import fundarb as fa
 from fundarb.errors import ConfigError
-from fundarb.sweep.grid import sweep
+from fundarb.sweeps.grid import sweep
 from toy import random_market
 
 
@@ -58,3 +58,18 @@ def test_sweep_rejects_unknown_fields():
     sw = sweep(m, Threshold(), {"entry": [1e-4, 2e-4]})
     with pytest.raises(ConfigError, match="did you mean 'sharpe'"):
         sw.heatmap("entry", "entry", "sharp")
+
+
+def test_public_sweep_is_the_function_even_after_the_package_is_imported():
+    import fundarb.sweeps.grid  # noqa: F401
+
+    assert callable(fa.sweep)
+
+
+def test_invalid_grid_points_are_skipped_and_listed():
+    m = random_market(np.random.default_rng(2), 100)
+    sw = sweep(m, fa.FundingCarry(), {"entry": [0.05, 0.2], "exit": [0.0, 0.1]})
+    assert len(sw.table) == 3 and len(sw.skipped) == 1
+    assert sw.skipped[0][0] == {"entry": 0.05, "exit": 0.1} and "exit" in sw.skipped[0][1]
+    with pytest.raises(ConfigError):
+        sweep(m, fa.FundingCarry(), {"entry": [0.05], "exit": [0.1]}, skip_invalid=True)

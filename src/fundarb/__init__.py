@@ -37,7 +37,7 @@ _LAZY = {
     "TopNRotation": "fundarb.signals.portfolio",
     "load_strategy": "fundarb.signals.toml",
     "run_strategy": "fundarb.signals.run",
-    "sweep": "fundarb.sweep.grid",
+    "sweep": "fundarb.sweeps.grid",
 }
 
 __all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", *_LAZY]

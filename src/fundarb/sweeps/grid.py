@@ -49,11 +49,14 @@ class SweepResult:
         The underlying :class:`Result` (its accounts in the order of ``table``).
     grid
         The grid swept.
+    skipped
+        Grid points the strategy refused (e.g. ``exit > entry``), with the reason.
     """
 
     table: pd.DataFrame
     result: Result
     grid: Mapping[str, Sequence[Any]]
+    skipped: tuple[tuple[dict[str, Any], str], ...] = ()
 
     def heatmap(self, x: str, y: str, metric: str = "sharpe", *, symbol: str | None = None,
                 agg: str = "mean") -> pd.DataFrame:
@@ -96,6 +99,7 @@ def sweep(
     mmr: float = 0.005,
     tiers: Any = None,
     mode: str = "sweep",
+    skip_invalid: bool = True,
 ) -> SweepResult:
     """Simulate ``strategy`` at every point of ``grid`` in one run.
 
@@ -111,6 +115,8 @@ def sweep(
         As in :func:`fundarb.backtest`.
     mode
         ``"sweep"`` (totals only) or ``"detail"``.
+    skip_invalid
+        Leave out grid points the strategy rejects (listed in ``SweepResult.skipped``) instead of raising.
     """
     if not dataclasses.is_dataclass(strategy) or isinstance(strategy, type):
         raise ConfigError("sweep needs a strategy instance that is a dataclass (e.g. FundingCarry())")
@@ -122,8 +128,20 @@ def sweep(
             raise ConfigError(f"grid[{key!r}] must be a non-empty list of values")
     costs = Costs() if costs is None else costs
     keys = list(grid)
-    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
-    strategies: list[Any] = [dataclasses.replace(strategy, **pt) for pt in points]
+    points = []
+    strategies: list[Any] = []
+    skipped: list[tuple[dict[str, Any], str]] = []
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        pt = dict(zip(keys, combo, strict=True))
+        try:
+            strategies.append(dataclasses.replace(strategy, **pt))
+            points.append(pt)
+        except ConfigError as exc:
+            if not skip_invalid:
+                raise
+            skipped.append((pt, str(exc)))
+    if not points:
+        raise ConfigError(f"every grid point was rejected; first: {skipped[0][1]}")
     n_sym = len(market.symbols)
     portfolio = hasattr(strategy, "weights") and callable(strategy.weights)
 
@@ -178,4 +196,4 @@ def sweep(
     result = Result(market=market, groups=groups, members=members, grp_start=grp_start, mem_sym=mem_sym,
                     params=params, target=target, mode=mode, portfolio=portfolio, **out)
     table = result.stats().reset_index()
-    return SweepResult(table=table, result=result, grid=dict(grid))
+    return SweepResult(table=table, result=result, grid=dict(grid), skipped=tuple(skipped))
