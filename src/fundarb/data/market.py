@@ -125,7 +125,8 @@ class MarketData:
     label: str = ""
     notes: tuple[str, ...] = ()
     synthetic: bool = False
-    _extra: dict[str, object] = field(default_factory=dict, repr=False)
+    _extra: dict[object, object] = field(default_factory=dict, repr=False)
+    """Memo of arrays derived from this (immutable) data, e.g. trailing funding sums; never part of equality."""
 
     # ------------------------------------------------------------------ construction
     @classmethod

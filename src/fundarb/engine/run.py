@@ -49,6 +49,14 @@ def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
             frame = positions.reindex(idx).to_frame(cols[0])
         else:
             frame = pd.DataFrame({c: positions[c] for c in cols}, index=idx)
+    elif (isinstance(positions, pd.DataFrame) and positions.shape == (len(idx), len(cols))
+          and all(dt == np.int8 for dt in positions.dtypes) and positions.index.equals(idx)
+          and list(positions.columns) == cols):
+        vals8 = positions.to_numpy()
+        if ((vals8 < -1) | (vals8 > 1)).any():
+            i, j = np.argwhere((vals8 < -1) | (vals8 > 1))[0]
+            raise ConfigError(f"positions must be -1, 0 or +1; got {vals8[i, j]!r} at {idx[i]}, column {cols[j]!r}")
+        return positions
     elif isinstance(positions, pd.DataFrame):
         missing = [c for c in cols if c not in positions.columns]
         if missing:

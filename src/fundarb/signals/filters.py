@@ -76,6 +76,14 @@ def trailing_funding(market: MarketData, window: str | pd.Timedelta = "3d") -> p
         ``attrs["name"]`` is ``"trailing_funding_<window>"``.
     """
     k = window_bars(market, window)
+    memo = market._extra  # per-MarketData memo of derived arrays: a sweep asks for the same window many times
+    key = ("trailing_funding", k)
+    if key in memo:
+        cached = memo[key]
+        assert isinstance(cached, pd.DataFrame)
+        frame = cached.copy()
+        frame.attrs["name"] = f"trailing_funding_{window}"
+        return frame
     rates = market["funding_rate"]
     filled = rates.fillna(0.0)
     # pandas' rolling sum is compensated and exact over runs of equal values (a window of zeros sums to 0.0,
@@ -86,6 +94,7 @@ def trailing_funding(market: MarketData, window: str | pd.Timedelta = "3d") -> p
     rows = np.arange(len(market.index))[:, None]
     out[~active | (rows < first[None, :] + k - 1)] = np.nan
     frame = pd.DataFrame(out, index=market.index, columns=rates.columns)
+    memo[key] = frame.copy()
     frame.attrs["name"] = f"trailing_funding_{window}"
     return frame
 
