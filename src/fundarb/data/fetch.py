@@ -52,13 +52,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import email.utils
 import functools
 import json
 import logging
 import math
 import os
-import random
 import shlex
 import signal
 import sys
@@ -67,11 +65,20 @@ import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
 
+from fundarb.data.exchange_api import (
+    PROFILES,
+    ExchangeProfile,
+    MalformedResponse,
+    RetryPolicy,
+    apply_api_url,
+    is_loopback,
+    retry_after_seconds,
+)
+from fundarb.data.fetch_report import FetchError, FetchReport, FileReport, iso_ms
 from fundarb.data.store import store_path, symbol_id, write_json_atomic, write_table
 from fundarb.errors import ConfigError, DataError, FundarbError, did_you_mean
 
@@ -108,240 +115,6 @@ MAX_FUNDING_RATE = 1.0  # |rate| above this is not a funding rate
 def _now_ms() -> int:
     """The wall clock in ms (tests replace it)."""
     return int(time.time() * 1000)
-
-
-# --------------------------------------------------------------------------------------------------- exchanges
-@dataclass(frozen=True)
-class ExchangeProfile:
-    """What differs between exchanges beyond ccxt's unified API.
-
-    Attributes
-    ----------
-    market_types
-        ``options["fetchMarkets"]["types"]``: load only spot and linear perpetual markets.
-    funding_limit
-        Rows per funding-history request.
-    funding_window_hours
-        Width of a funding-history request window; None when the exchange pages forward from ``startTime``
-        (Binance), so the window can be the whole range. Exchanges that return the *latest* rows of a window need a
-        window that cannot hold more than ``funding_limit`` events (funding is at most hourly).
-    kline_limits
-        Rows per kline request by kind, overriding ccxt's ``features`` (``None``: ccxt's).
-    tiers
-        How leverage tiers are served publicly: ``"all"`` (``fetch_leverage_tiers``), ``"market"``
-        (``fetch_market_leverage_tiers`` per symbol) or None (private: read from ``tiers_file``).
-    """
-
-    market_types: tuple[str, ...] = ("spot", "linear")
-    funding_limit: int = 100
-    funding_window_hours: int | None = 100
-    kline_limits: Mapping[str, int] = field(default_factory=dict)
-    tiers: str | None = None
-
-
-PROFILES: dict[str, ExchangeProfile] = {
-    # klines: ccxt's features (spot 1000, USDT-M 500); funding: 1000 per request, ascending from startTime;
-    # leverage brackets are a signed (private) endpoint
-    "binance": ExchangeProfile(("spot", "linear"), funding_limit=1000, funding_window_hours=None, tiers=None),
-    # v5 market endpoints return the newest rows of a window; 200 funding rows at most; risk limits are public
-    "bybit": ExchangeProfile(("spot", "linear"), funding_limit=200, funding_window_hours=200, tiers="all"),
-    # history-candles serve 100 rows at most; funding history 100; position tiers are public, per instrument
-    "okx": ExchangeProfile(("spot", "swap"), funding_limit=100, funding_window_hours=100,
-                           kline_limits={"spot": 100, "perp": 100, "mark": 100}, tiers="market"),
-}
-
-
-def apply_api_url(ex: Any, api_url: str | Mapping[str, str] | None) -> None:
-    """Point a ccxt exchange at another base URL (testnet, proxy, loopback test server).
-
-    A string replaces the scheme and host of every entry of ``ex.urls["api"]`` and keeps its path, so Binance's
-    ``https://api.binance.com/api/v3`` becomes ``<api_url>/api/v3`` and ``https://fapi.binance.com/fapi/v1``
-    becomes ``<api_url>/fapi/v1`` (Bybit's ``https://api.{hostname}`` becomes ``<api_url>``). A mapping sets
-    entries by key (``{"public": ..., "fapiPublic": ...}``) with full URLs; its ``"*"`` key rewrites the rest.
-    """
-    if api_url is None:
-        return
-    api = ex.urls.get("api")
-    mapping = {"*": api_url} if isinstance(api_url, str) else dict(api_url)
-    base = mapping.pop("*", None)
-    for key, url in mapping.items():
-        _check_url(url)
-        if not isinstance(api, dict) or key not in api:
-            keys = list(api) if isinstance(api, dict) else []
-            raise ConfigError(f"api_url: {ex.id} has no API entry {key!r}{did_you_mean(key, keys)}; "
-                              f"entries: {', '.join(keys)}")
-    if base is not None:
-        _check_url(base)
-        root = base.rstrip("/")
-
-        def rewrite(node: Any) -> Any:
-            if isinstance(node, str):
-                parts = urlsplit(node)
-                return root + parts.path + (f"?{parts.query}" if parts.query else "")
-            if isinstance(node, dict):
-                return {k: rewrite(v) for k, v in node.items()}
-            if isinstance(node, list):
-                return [rewrite(v) for v in node]
-            return node
-
-        api = rewrite(api)
-    if isinstance(api, dict):
-        api = dict(api)
-        api.update(mapping)
-    ex.urls["api"] = api
-
-
-def _check_url(url: object) -> None:
-    parts = urlsplit(str(url))
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"api_url must be an http(s) URL such as http://127.0.0.1:8080, got {url!r}")
-
-
-def _is_loopback(api_url: str | Mapping[str, str] | None) -> bool:
-    urls = [api_url] if isinstance(api_url, str) else list((api_url or {}).values())
-    hosts = {urlsplit(str(u)).hostname for u in urls}
-    return bool(hosts) and hosts <= {"127.0.0.1", "localhost", "::1"}
-
-
-# --------------------------------------------------------------------------------------------------- retries
-class MalformedResponse(Exception):
-    """A response that is not valid JSON or whose content fails validation; it is retried, never stored."""
-
-
-class FetchError(FundarbError):
-    """A fetch stopped: what failed, what is saved, and how to resume."""
-
-    def __init__(self, message: str, *, saved: Sequence[FileReport] = (), resume: str | None = None) -> None:
-        super().__init__(message)
-        self.saved = list(saved)
-        self.resume = resume
-
-
-@dataclass
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter; ``Retry-After`` wins when the server sends it.
-
-    Attributes
-    ----------
-    max_tries
-        Tries of one request before giving up (the first try included).
-    base_delay, factor, max_delay
-        Backoff ``base_delay · factor^(try-1)`` seconds, at most ``max_delay``, times ``1 + jitter·U(0,1)``.
-    max_retry_after
-        A ``Retry-After`` longer than this (an IP ban) is not waited for: the fetch gives up at once.
-    sleep
-        Called with the delay in seconds (tests inject a recorder).
-    """
-
-    max_tries: int = 6
-    base_delay: float = 1.0
-    factor: float = 2.0
-    max_delay: float = 60.0
-    jitter: float = 0.25
-    max_retry_after: float = 600.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def __post_init__(self) -> None:
-        if self.max_tries < 1:
-            raise ConfigError(f"max_retries must be at least 1, got {self.max_tries}")
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float | None:
-        """Seconds to wait after failed try number ``attempt`` (1-based); None: do not retry."""
-        if attempt >= self.max_tries:
-            return None
-        if retry_after is not None:
-            return None if retry_after > self.max_retry_after else max(float(retry_after), 0.0)
-        backoff = min(self.max_delay, self.base_delay * self.factor ** (attempt - 1))
-        return backoff * (1.0 + self.jitter * random.random())
-
-
-def _retry_after(headers: Any) -> float | None:
-    if not headers:
-        return None
-    value = None
-    for k, v in dict(headers).items():
-        if str(k).lower() == "retry-after":
-            value = str(v).strip()
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-# --------------------------------------------------------------------------------------------------- reports
-@dataclass
-class FileReport:
-    """One store file after a fetch."""
-
-    symbol: str
-    kind: str
-    path: str
-    rows_before: int = 0
-    rows: int = 0
-    first: pd.Timestamp | None = None
-    last: pd.Timestamp | None = None
-    covered_from: int | None = None
-    covered_to: int | None = None
-    requests: int = 0
-    target_to: int | None = None
-    note: str = ""
-
-    @property
-    def rows_added(self) -> int:
-        return self.rows - self.rows_before
-
-    @property
-    def complete(self) -> bool:
-        return self.target_to is not None and self.covered_to is not None and self.covered_to >= self.target_to
-
-    def describe(self) -> str:
-        span = f"{_iso(self.first)} → {_iso(self.last)}" if self.rows else "no rows"
-        text = f"{self.path}: {self.rows} rows, {span}"
-        if self.covered_to is not None and not self.complete:
-            text += f" (complete up to {_iso_ms(self.covered_to)}; the rest is not fetched yet)"
-        return text
-
-
-@dataclass
-class FetchReport:
-    """What a fetch did."""
-
-    exchange: str
-    out: str
-    files: list[FileReport] = field(default_factory=list)
-    tiers_path: str | None = None
-    notes: list[str] = field(default_factory=list)
-    requests: int = 0
-
-    @property
-    def rows_added(self) -> int:
-        return sum(f.rows_added for f in self.files)
-
-    def summary(self) -> str:
-        lines = [f"fetched {self.exchange} into {self.out}: {self.rows_added} new rows, {self.requests} requests"]
-        for f in self.files:
-            lines.append(f"  {f.symbol:<16} {f.kind:<8} +{f.rows_added:<7} {f.describe()}")
-        if self.tiers_path:
-            lines.append(f"  leverage tiers: {self.tiers_path}")
-        lines.extend(f"  note: {n}" for n in self.notes)
-        return "\n".join(lines)
-
-    __str__ = summary
-
-
-def _iso(ts: pd.Timestamp | None) -> str:
-    return "-" if ts is None else ts.strftime("%Y-%m-%d %H:%M")
-
-
-def _iso_ms(ms: int) -> str:
-    return _iso(pd.Timestamp(ms, unit="ms", tz="UTC"))
 
 
 # --------------------------------------------------------------------------------------------------- arguments
@@ -517,7 +290,7 @@ class _Fetcher:
         opts = ex.options.get("fetchMarkets")
         ex.options["fetchMarkets"] = dict(opts if isinstance(opts, dict) else {}, types=list(self.profile.market_types))
         apply_api_url(ex, api_url)
-        if _is_loopback(api_url):
+        if is_loopback(api_url):
             ex.session.trust_env = False  # never route a loopback endpoint through an environment proxy
         ex.enableLastResponseHeaders = True
         if ex.timeframes and timeframe not in ex.timeframes:
@@ -564,7 +337,7 @@ class _Fetcher:
                     raise MalformedResponse(f"{what}: ccxt could not parse the response: {exc!r}") from exc
                 return validate(result) if validate is not None else result
             except (ccxt.NetworkError, MalformedResponse) as exc:
-                retry_after = _retry_after(self.ex.last_response_headers) if isinstance(
+                retry_after = retry_after_seconds(self.ex.last_response_headers) if isinstance(
                     exc, ccxt.DDoSProtection) else None
                 delay = self.retry.delay(attempt, retry_after)
                 reason = f"{type(exc).__name__}: {_short(exc)}"
@@ -654,7 +427,7 @@ class _Fetcher:
         return int(limit or ohlcv.get("limit") or 500)
 
     def page(self, t: _Task, s: int, e: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        what = f"{self.exchange} {t.symbol} {t.kind} from {_iso_ms(s)}"
+        what = f"{self.exchange} {t.symbol} {t.kind} from {iso_ms(s)}"
         if t.kind == "funding":
             def get() -> Any:
                 return self.ex.fetch_funding_rate_history(t.market, since=s, limit=limit, params={"until": e - 1})
@@ -671,7 +444,7 @@ class _Fetcher:
         return self.call(what, get_k, lambda rows: self.validate_klines(t, rows, s, e, limit), t)
 
     def validate_klines(self, t: _Task, rows: Any, s: int, e: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        where = f"{self.exchange} {t.kind} klines of {t.market} from {_iso_ms(s)}"
+        where = f"{self.exchange} {t.kind} klines of {t.market} from {iso_ms(s)}"
         if not isinstance(rows, list):
             raise MalformedResponse(f"{where}: expected a list, got {type(rows).__name__}")
         if len(rows) > limit:
@@ -690,7 +463,7 @@ class _Fetcher:
                 if x is None and j == 4 and t.kind == "mark":
                     x = math.nan
                 if isinstance(x, bool) or not isinstance(x, int | float | np.floating | np.integer):
-                    raise MalformedResponse(f"{where}: row {i} ({_iso_ms(times[i])}) has a non-numeric "
+                    raise MalformedResponse(f"{where}: row {i} ({iso_ms(times[i])}) has a non-numeric "
                                             f"{OHLCV[j]}: {r[j + 1]!r}")
                 vals[i, j] = float(x)
         if len(rows):
@@ -712,7 +485,7 @@ class _Fetcher:
         return times[keep], vals[keep]
 
     def validate_funding(self, t: _Task, rows: Any, s: int, e: int, limit: int) -> tuple[np.ndarray, np.ndarray]:
-        where = f"{self.exchange} funding history of {t.market} from {_iso_ms(s)}"
+        where = f"{self.exchange} funding history of {t.market} from {iso_ms(s)}"
         if not isinstance(rows, list):
             raise MalformedResponse(f"{where}: expected a list, got {type(rows).__name__}")
         if len(rows) > limit:
@@ -727,7 +500,7 @@ class _Fetcher:
                 raise MalformedResponse(f"{where}: row {i} has no integer timestamp: {r.get('info')!r}")
             if isinstance(rate, bool) or not isinstance(rate, int | float | np.floating) \
                     or not math.isfinite(float(rate)) or abs(float(rate)) > MAX_FUNDING_RATE:
-                raise MalformedResponse(f"{where}: row {i} ({_iso_ms(int(ts))}) has an invalid funding rate: "
+                raise MalformedResponse(f"{where}: row {i} ({iso_ms(int(ts))}) has an invalid funding rate: "
                                         f"{r.get('info')!r}")
             if sym is not None and sym != t.market:
                 raise MalformedResponse(f"{where}: row {i} is for {sym}, not {t.market}")
@@ -747,7 +520,7 @@ class _Fetcher:
         for t in tasks:
             if t.end <= t.start:
                 self.report.notes.append(f"{t.symbol} {t.kind}: nothing to fetch, the range ends before it starts "
-                                         f"({_iso_ms(t.start)} → {_iso_ms(t.end)})")
+                                         f"({iso_ms(t.start)} → {iso_ms(t.end)})")
         if todo:
             self.load_markets()
             tasks = self.check_symbols(tasks)
@@ -814,7 +587,7 @@ class _Fetcher:
                 flush()
         if t.df is None or t.df.empty:
             assert t.report is not None
-            t.report.note = (f"the exchange has no data from {_iso_ms(t.start)} to {_iso_ms(t.end)}; "
+            t.report.note = (f"the exchange has no data from {iso_ms(t.start)} to {iso_ms(t.end)}; "
                              "no file written")
 
     def flush(self, t: _Task, times: list[np.ndarray], vals: list[np.ndarray]) -> None:
@@ -956,7 +729,7 @@ def fetch(
     since_ms = _to_ms(since, "since")
     until_ms = None if until is None else _to_ms(until, "until")
     if until_ms is not None and until_ms <= since_ms:
-        raise ConfigError(f"until ({_iso_ms(until_ms)}) must be after since ({_iso_ms(since_ms)})")
+        raise ConfigError(f"until ({iso_ms(until_ms)}) must be after since ({iso_ms(since_ms)})")
     out_s = os.fspath(out)
     if retry is None and int(max_retries) < 0:
         raise ConfigError(f"max_retries must be at least 0, got {max_retries}")
