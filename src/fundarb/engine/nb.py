@@ -556,7 +556,7 @@ def _group(
                 sum_d2 += rr * rr
             n_r += 1
             prev_eq = eq
-            if eq > peak:
+            if eq >= peak:
                 peak = eq
                 dd_bars = 0
             else:

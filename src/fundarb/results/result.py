@@ -25,8 +25,8 @@ _SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "
 def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: np.ndarray) -> np.ndarray:
     """The kernel's streaming statistics (``nb.GTOTALS``) recomputed from an equity curve with numpy.
 
-    Returns are from ``first_bar`` on, the first against ``capital``; a bar at or below the running peak counts
-    toward the drawdown's duration. ``held`` marks the bars with a position.
+    Returns are from ``first_bar`` on, the first against ``capital``; a bar strictly below the running peak
+    counts toward the drawdown's duration. ``held`` marks the bars with a position.
     """
     out = np.zeros(k.N_GTOTALS)
     out[k.T_FIRST_BAR] = first_bar
@@ -41,7 +41,7 @@ def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: n
     r = eq / prev - 1.0
     peak = np.maximum.accumulate(np.concatenate([[capital], eq]))
     dd = eq / peak[1:] - 1.0
-    below = eq <= peak[:-1]
+    below = eq < peak[:-1]
     run = longest = 0
     for flag in below:
         run = run + 1 if flag else 0
