@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,3 +74,21 @@ def test_invalid_grid_points_are_skipped_and_listed():
     assert sw.skipped[0][0] == {"entry": 0.05, "exit": 0.1} and "exit" in sw.skipped[0][1]
     with pytest.raises(ConfigError):
         sweep(m, fa.FundingCarry(), {"entry": [0.05], "exit": [0.1]}, skip_invalid=True)
+
+
+def test_heatmap_keeps_grid_order_and_cli_sweep(tmp_path, capsys):
+    from fundarb.cli import main
+
+    m = random_market(np.random.default_rng(3), 300)
+    sw = sweep(m, fa.FundingCarry(), {"window": ["14d", "3d", "7d"], "entry": [0.2, 0.05]})
+    heat = sw.heatmap("entry", "window", "cagr")
+    assert list(heat.index) == ["14d", "3d", "7d"] and list(heat.columns) == [0.2, 0.05]
+    root = Path(__file__).resolve().parents[1]
+    png, csv = tmp_path / "h.png", tmp_path / "s.csv"
+    assert main(["sweep", str(root / "strategies" / "carry_7d.toml"), "--grid", "window=3d,7d",
+                 "--grid", "entry=0.05,0.1", "--heatmap", str(png), "--x", "entry", "--y", "window",
+                 "--csv", str(csv)]) == 0
+    assert png.stat().st_size > 5_000 and len(pd.read_csv(csv)) == 2 * 2 * 3
+    assert "SYNTHETIC" in capsys.readouterr().out
+    assert main(["sweep", str(root / "strategies" / "carry_7d.toml"), "--grid", "windw=3d"]) == 2
+    assert "did you mean 'window'" in capsys.readouterr().err

@@ -75,3 +75,28 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110) -> st
     p = os.fspath(path)
     fig.savefig(p, dpi=dpi)
     return p
+
+
+def figure_heatmap(pivot: Any, *, metric: str, title: str | None = None) -> Any:
+    """A heatmap of one metric over two swept parameters (``SweepResult.heatmap(...)``'s pivot table)."""
+    from matplotlib.figure import Figure
+
+    vals = pivot.to_numpy(dtype=float)
+    fig = Figure(figsize=(1.2 + 0.9 * max(vals.shape[1], 3), 1.2 + 0.6 * max(vals.shape[0], 3)), layout="constrained")
+    ax = fig.subplots()
+    finite = vals[np.isfinite(vals)]
+    lim = float(np.max(np.abs(finite))) if finite.size else 1.0
+    diverging = finite.size and finite.min() < 0 < finite.max()
+    im = ax.imshow(vals, cmap="RdYlGn" if diverging else "viridis", aspect="auto",
+                   vmin=-lim if diverging else None, vmax=lim if diverging else None)
+    ax.set_xticks(range(vals.shape[1]), [str(c) for c in pivot.columns], rotation=45, ha="right")
+    ax.set_yticks(range(vals.shape[0]), [str(i) for i in pivot.index])
+    ax.set_xlabel(str(pivot.columns.name))
+    ax.set_ylabel(str(pivot.index.name))
+    for i in range(vals.shape[0]):
+        for j in range(vals.shape[1]):
+            if np.isfinite(vals[i, j]):
+                ax.text(j, i, f"{vals[i, j]:.3g}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, label=metric)
+    ax.set_title(title or metric)
+    return fig

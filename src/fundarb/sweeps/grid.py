@@ -36,6 +36,11 @@ from fundarb.results.result import Result
 __all__ = ["SweepResult", "sweep"]
 
 
+def _label(v: Any) -> Any:
+    """A grid value as a table label (numbers and strings as they are, anything else as text)."""
+    return v if isinstance(v, int | float | str) else str(v)
+
+
 @dataclass(frozen=True, eq=False)
 class SweepResult:
     """Outcome of :func:`sweep`.
@@ -72,7 +77,11 @@ class SweepResult:
             if "symbol" not in t.columns or symbol not in set(t["symbol"]):
                 raise ConfigError(f"no symbol {symbol!r} in this sweep")
             t = t[t["symbol"] == symbol]
-        return t.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+        pivot = t.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+        # keep the grid's own order (pivot_table sorts labels: "14d" would come before "3d")
+        rows = [v for v in map(_label, self.grid[y]) if v in pivot.index]
+        cols = [v for v in map(_label, self.grid[x]) if v in pivot.columns]
+        return pivot.reindex(index=list(dict.fromkeys(rows)), columns=list(dict.fromkeys(cols)))
 
     def best(self, metric: str = "sharpe", n: int = 10, *, ascending: bool = False) -> pd.DataFrame:
         """The ``n`` best accounts by ``metric``."""
@@ -185,9 +194,6 @@ def sweep(
     params = np.stack([cols[i] for i in grp_point], axis=1)
     out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
                    tier_tables=[_tiers_for(tiers, s, mmr) for s in market.symbols], mode=mode)
-
-    def _label(v: Any) -> Any:
-        return v if isinstance(v, int | float | str) else str(v)
 
     point_index = pd.MultiIndex.from_tuples([tuple(_label(pt[k]) for k in keys) for pt in points], names=keys)
     members = pd.MultiIndex.from_tuples([(*pi, s) for pi in point_index for s in market.symbols],
