@@ -171,3 +171,34 @@ def test_gaps_are_reported_not_filled(tmp_path):
     m = fa.load_freqtrade(d, "TST")
     assert m.describe().loc["TST", "spot_gap_bars"] == 2
     assert np.isnan(m["spot_close"]["TST"].iloc[10:12]).all()
+
+
+def test_mixed_epoch_units_are_refused(tmp_path):
+    p = _csv(tmp_path, "f.csv", "t,r\n1704067200000,0.0001\n1704096000000000,0.0001\n")
+    with pytest.raises(DataError) as e:
+        fa.load_table(p, columns={"time": "t", "funding_rate": "r"}, tz="UTC")
+    assert e.value.row == 2 and "one unit per file" in str(e.value)
+
+
+def test_mixed_offsets_and_clock_changes(tmp_path):
+    p = _csv(tmp_path, "f.csv", "Date,Rate\n2024-01-01 03:00+03:00,0.0001\n2024-01-01 08:00+00:00,0.0001\n")
+    s = fa.load_table(p, columns=FUND_COLS, tz=None)
+    assert list(s.index.hour) == [0, 8]
+    q = _csv(tmp_path, "g.csv", "Date,Rate\n2024-01-01 03:00+03:00,0.0001\n2024-01-01 08:00,0.0001\n")
+    with pytest.raises(DataError, match="no UTC offset") as e:
+        fa.load_table(q, columns=FUND_COLS, tz=None)
+    assert e.value.row == 2
+    c = _csv(tmp_path, "h.csv", "Date,Rate\n2024-03-31 01:00,0.0001\n2024-03-31 02:30,0.0001\n")
+    with pytest.raises(DataError, match="does not exist in Europe/Berlin") as e:
+        fa.load_table(c, columns=FUND_COLS, tz="Europe/Berlin")
+    assert e.value.row == 2
+
+
+def test_infinite_price_and_rate(tmp_path):
+    p = _csv(tmp_path, "px.csv", "t,o,h,l,c,v\n2024-01-01 00:00,1,inf,0.5,1,10\n")
+    with pytest.raises(DataError, match="not finite") as e:
+        fa.load_table(p, columns=PX_COLS, tz="UTC", kind="spot")
+    assert e.value.column == "h" and e.value.row == 1
+    q = _csv(tmp_path, "f.csv", "Date,Rate\n2024-01-01 00:00,inf\n")
+    with pytest.raises(DataError, match="not finite"):
+        fa.load_table(q, columns=FUND_COLS, tz="UTC")

@@ -6,7 +6,8 @@ import pytest
 
 import fundarb as fa
 
-# Date labels are naive UTC+3 for every venue but gate (UTC): ../shared/data/README.md
+# Date labels are naive UTC+3 except gate and dydx (UTC). ../shared/data/README.md says dydx is UTC+3 too, but
+# its file spans exactly 2022-01-01 00:00 → 2023-12-31 23:00 only when read as UTC (the window in its name).
 VENUES = {
     "binance": ("Etc/GMT-3", {0, 8, 16}),
     "bybit": ("Etc/GMT-3", {0, 8, 16}),
@@ -14,7 +15,7 @@ VENUES = {
     "htx": ("Etc/GMT-3", {0, 8, 16}),
     "kucoin": ("Etc/GMT-3", {4, 12, 20}),
     "mexc": ("Etc/GMT-3", {0, 8, 16}),
-    "dydx": ("Etc/GMT-3", set(range(24))),
+    "dydx": ("UTC", set(range(24))),
 }
 
 
@@ -51,3 +52,9 @@ def test_binance_venue_file_matches_freqtrade_data(shared_data):
     common = venue.index.intersection(ft.index)
     assert len(common) > 4000
     assert (venue[common] - ft[common]).abs().max() < 1e-8
+
+
+def test_dydx_is_utc_its_file_window(shared_data):
+    s = fa.load_venue_funding(_file(shared_data, "dydx"), tz="UTC")
+    assert s.index[0] == __import__("pandas").Timestamp("2022-01-01 00:00", tz="UTC")
+    assert s.index[-1] == __import__("pandas").Timestamp("2023-12-31 23:00", tz="UTC")

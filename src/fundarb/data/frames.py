@@ -122,12 +122,14 @@ def funding_series(
         "time": to_utc(raw[time_column], source=source, column=time_column, tz=tz),
         "funding_rate": to_float(raw[rate_column], source=source, column=rate_column, percent=percent),
     })
-    nan = np.isnan(out["funding_rate"].to_numpy())
+    rates = out["funding_rate"].to_numpy()
+    nan = ~np.isfinite(rates)
     if nan.any():
         from fundarb.errors import DataError
 
         i = int(np.flatnonzero(nan)[0])
-        raise DataError("funding rate is missing", source=source, column=rate_column, row=i + 1,
+        what = "missing" if np.isnan(rates[i]) else f"not finite ({rates[i]!r})"
+        raise DataError(f"funding rate is {what}", source=source, column=rate_column, row=i + 1,
                         value=out["time"].iloc[i])
     clean = clean_time_index(out, source=source, label=time_column, report=report)["funding_rate"]
     check_funding_plausible(clean, source=source, column=rate_column)

@@ -124,10 +124,11 @@ def to_float(
 
 def check_prices(prices: np.ndarray, *, source: str, column: str, times: pd.DatetimeIndex | None = None) -> None:
     """Raise DataError at the first NaN or non-positive price."""
-    bad = ~(prices > 0)
+    bad = ~(np.isfinite(prices) & (prices > 0))
     if bad.any():
         i = _first_bad(bad)
-        what = "missing (NaN)" if np.isnan(prices[i]) else f"not positive ({prices[i]!r})"
+        what = ("missing (NaN)" if np.isnan(prices[i]) else f"not positive ({prices[i]!r})" if prices[i] <= 0
+                else f"not finite ({prices[i]!r})")
         raise DataError(f"price is {what}", source=source, column=column, row=i + 1,
                         value=None if times is None else times[i])
 
@@ -154,8 +155,13 @@ def to_utc(
         if np.isnan(arr).any():
             i = _first_bad(np.isnan(arr))
             raise DataError("timestamp is missing", source=source, column=column, row=i + 1)
-        top = np.nanmax(np.abs(arr)) if len(arr) else 0
-        unit = next(u for u, lim in _EPOCH_UNITS if top < lim)
+        units = np.searchsorted([lim for _, lim in _EPOCH_UNITS[:-1]], np.abs(arr), side="right")
+        if len(units) and (units != units[0]).any():
+            i = _first_bad(units != units[0])
+            names = [u for u, _ in _EPOCH_UNITS]
+            raise DataError(f"epoch timestamp {ser.iloc[i]} is in {names[units[i]]}, but row 1 is in "
+                            f"{names[units[0]]}; one unit per file", source=source, column=column, row=i + 1)
+        unit = _EPOCH_UNITS[int(units[0])][0] if len(units) else "ms"
         idx = pd.DatetimeIndex(pd.to_datetime(ser.astype(np.int64), unit=unit, utc=True))
         if tz not in (None, "UTC", "utc"):
             raise DataError(f"epoch timestamps are UTC by definition; tz={tz!r} does not apply",
@@ -166,9 +172,20 @@ def to_utc(
     try:
         parsed = pd.to_datetime(ser, utc=False, format="mixed") if ser.dtype.kind != "M" else ser
     except (ValueError, TypeError):
-        parsed = pd.to_datetime(ser, errors="coerce", format="mixed")
-        i = _first_bad(parsed.isna().to_numpy() & ser.notna().to_numpy())
-        raise DataError(f"value '{ser.iloc[i]}' is not a timestamp", source=source, column=column, row=i + 1) from None
+        coerced = pd.to_datetime(ser, errors="coerce", format="mixed", utc=True)
+        bad = coerced.isna().to_numpy() & ser.notna().to_numpy()
+        if bad.any():
+            i = _first_bad(bad)
+            raise DataError(f"value '{ser.iloc[i]}' is not a timestamp", source=source, column=column,
+                            row=i + 1) from None
+        # every value parses, but with different UTC offsets: fine when each carries its own offset
+        text = ser.astype(str)
+        has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})\s*$", regex=True).to_numpy()
+        if not has_zone.all():
+            i = _first_bad(~has_zone)
+            raise DataError(f"value '{ser.iloc[i]}' has no UTC offset while others do", source=source,
+                            column=column, row=i + 1) from None
+        parsed = coerced
     if parsed.isna().any():
         i = _first_bad(parsed.isna().to_numpy())
         raise DataError("timestamp is missing", source=source, column=column, row=i + 1)
@@ -180,7 +197,11 @@ def to_utc(
                 "(e.g. tz='UTC', or tz='Etc/GMT-3' for UTC+3)",
                 source=source, column=column, row=1, value=idx[0],
             )
-        idx = idx.tz_localize(tz)
+        idx = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+        if idx.isna().any():
+            i = _first_bad(np.asarray(idx.isna()))
+            raise DataError(f"local time '{ser.iloc[i]}' is ambiguous or does not exist in {tz} (a clock change); "
+                            "give the data in UTC or a fixed-offset zone", source=source, column=column, row=i + 1)
     return idx.tz_convert("UTC")
 
 
