@@ -10,7 +10,7 @@ import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,12 +25,6 @@ from fundarb.errors import ConfigError, did_you_mean
 __all__ = ["backtest", "targets_from_positions"]
 
 MODES = ("detail", "sweep")
-
-
-class Strategy(Protocol):
-    """Anything with ``targets(market) -> DataFrame`` of directions per bar, already free of look-ahead."""
-
-    def targets(self, market: MarketData) -> pd.DataFrame: ...
 
 
 def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
@@ -177,6 +171,18 @@ def param_column(
     col[k.P_SPOT_LIQ_LEVEL] = spot_liquidation_level
     col[k.P_CROSS] = 1.0 if margin_mode == "cross" else 0.0
     return col
+
+
+def account_layout(n_sym: int, n_sets: int, *, portfolio: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Accounts and members for ``n_sets`` parameter sets over ``n_sym`` symbols (symbol-major blocks).
+
+    Returns ``grp_start`` (member offsets of each account), ``mem_sym`` (market column of each member) and the
+    parameter set of each account: one account per set (a portfolio) or one per set × symbol.
+    """
+    mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), n_sets)
+    if portfolio:
+        return np.arange(0, n_sym * n_sets + 1, n_sym, dtype=np.int64), mem_sym, np.arange(n_sets)
+    return np.arange(n_sym * n_sets + 1, dtype=np.int64), mem_sym, np.repeat(np.arange(n_sets), n_sym)
 
 
 def simulate(
@@ -329,15 +335,8 @@ def backtest(
     swept = [n for n, v in grid_spec.items() if len(v) > 1]
     combos = list(itertools.product(*grid_spec.values()))
     n_sym = len(market.symbols)
-    n_mem = len(combos) * n_sym
-    mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(combos))
+    grp_start, mem_sym, grp_combo = account_layout(n_sym, len(combos), portfolio=portfolio)
     mem_tgt = mem_sym
-    if portfolio:
-        grp_start = np.arange(0, n_mem + 1, n_sym, dtype=np.int64)
-        grp_combo = np.arange(len(combos))
-    else:
-        grp_start = np.arange(n_mem + 1, dtype=np.int64)
-        grp_combo = np.repeat(np.arange(len(combos)), n_sym)
     params = np.stack([
         param_column(costs, capital=c[0], leverage=c[1], spot_leverage=c[2], rebalance_at=c[3], rebalance_every=every,
                      after_liquidation=after_liquidation, spot_liquidation_level=spot_liquidation_level,

@@ -12,14 +12,15 @@ from fundarb.data.market import MarketData
 from fundarb.engine import nb as k
 from fundarb.errors import ConfigError
 
-__all__ = ["COMPONENTS", "Result"]
+__all__ = ["COMPONENTS", "IDENTITY_SIGN", "Result", "streaming_totals"]
 
 COMPONENTS = ("funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
               "insurance_fund_loss")
 """PnL components of the DESIGN §6 identity (cumulative, in quote currency)."""
 
-_SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "slippage": -1, "borrow": -1,
-         "liquidation_fees": -1, "insurance_fund_loss": 1}
+#: Sign of each component in the DESIGN §6 identity: equity = capital + Σ sign · component.
+IDENTITY_SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "slippage": -1,
+                 "borrow": -1, "liquidation_fees": -1, "insurance_fund_loss": 1}
 
 
 def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: np.ndarray) -> np.ndarray:
@@ -100,6 +101,10 @@ class Result:
         """Sum member columns (last axis) into their groups."""
         return np.add.reduceat(arr, self.grp_start[:-1], axis=-1)
 
+    def _group_of(self, members: np.ndarray) -> np.ndarray:
+        """Account (group) position of each member position."""
+        return np.searchsorted(self.grp_start, members, side="right") - 1
+
     def _frame(self, arr: np.ndarray, cols: pd.Index) -> pd.DataFrame:
         return pd.DataFrame(arr, index=self.market.index, columns=cols, copy=False)
 
@@ -171,7 +176,7 @@ class Result:
         self._need_detail()
         r = self.records
         mem = r[:, 0].astype(np.int64)
-        grp = np.searchsorted(self.grp_start, mem, side="right") - 1
+        grp = self._group_of(mem)
         out = pd.DataFrame({
             "time": self.market.index[r[:, 1].astype(np.int64)],
             "member": [self.members[i] for i in mem],
@@ -223,8 +228,7 @@ class Result:
         data["n_trades"] = t[k.M_TRADES].astype(np.int64)
         data["n_liquidations"] = t[k.M_LIQ].astype(np.int64)
         data["time_in_market"] = t[k.M_BARS_IN_MARKET] / np.maximum(
-            self.gtotals[k.T_N_R][np.searchsorted(self.grp_start, np.arange(len(self.members)), side="right") - 1],
-            1)
+            self.gtotals[k.T_N_R][self._group_of(np.arange(len(self.members)))], 1)
         return pd.DataFrame(data, index=self.members)
 
     def totals_frame(self) -> pd.DataFrame:
@@ -243,7 +247,7 @@ class Result:
         else:
             eq = self.gseries[k.G_EQUITY]
             comps = {n: self._by_group(self.series[i]) for i, n in enumerate(COMPONENTS)}
-        rhs = cap + sum(_SIGN[n] * v for n, v in comps.items())
+        rhs = cap + sum(IDENTITY_SIGN[n] * v for n, v in comps.items())
         scale = np.maximum(np.abs(eq), cap)
         return float(np.max(np.abs(eq - rhs) / scale))
 

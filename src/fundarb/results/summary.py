@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fundarb.results.result import COMPONENTS, IDENTITY_SIGN
+
 __all__ = ["SUMMARY_KEYS", "summary_dict"]
 
 SUMMARY_KEYS = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
@@ -55,9 +57,7 @@ def summary_dict(result: Any) -> dict[str, Any]:
                       "borrow": row["borrow"], "liquidation_fees": row["liquidation_fees"],
                       "insurance_fund_loss": row["insurance_fund_loss"], "n_trades": int(row["n_trades"]),
                       "n_liquidations": int(row["n_liquidations"]), "time_in_market": row["time_in_market"]})
-            pnl = sum(row[c] * s for c, s in (("funding", 1), ("spot_pnl", 1), ("perp_pnl", 1), ("fees", -1),
-                                                ("spread", -1), ("slippage", -1), ("borrow", -1),
-                                                ("liquidation_fees", -1), ("insurance_fund_loss", 1)))
+            pnl = sum(row[c] * IDENTITY_SIGN[c] for c in COMPONENTS)
             d["pnl"] = pnl
             d["funding_kept_share"] = pnl / row["funding"] if row["funding"] > 0 else None
             symbols[str(member)] = {k: _clean(v) for k, v in d.items()}

@@ -25,6 +25,7 @@ from fundarb.engine.run import (
     _bars,
     _tiers_for,
     _weights_frame,
+    account_layout,
     clean_targets,
     param_column,
     simulate,
@@ -172,14 +173,8 @@ def sweep(
     weight = (np.concatenate(wgt_cols, axis=1) if portfolio
               else np.broadcast_to(np.ones((1, 1)), target.shape))
 
-    mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(points))
+    grp_start, mem_sym, grp_point = account_layout(n_sym, len(points), portfolio=portfolio)
     mem_tgt = np.concatenate([np.arange(n_sym, dtype=np.int64) + b * n_sym for b in block_of])
-    if portfolio:
-        grp_start = np.arange(0, len(mem_sym) + 1, n_sym, dtype=np.int64)
-        grp_point = np.arange(len(points))
-    else:
-        grp_start = np.arange(len(mem_sym) + 1, dtype=np.int64)
-        grp_point = np.repeat(np.arange(len(points)), n_sym)
     cols = []
     for strat in strategies:
         o = _engine_options(strat)
