@@ -1,0 +1,5 @@
+"""``python -m fundarb.cli``."""
+
+from fundarb.cli import run
+
+run()
