@@ -329,6 +329,36 @@ class Result:
                       series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,
                       target=self.target, mode=self.mode, portfolio=True, config=self.config)
 
+    def to_vectorbt(self, *, book: bool = True) -> Any:
+        """The accounts' returns as vectorbt's returns accessor (its statistics, drawdowns and plots).
+
+        ``book=True`` (default) gives one column for the whole book (:meth:`combined` when there are several
+        independent accounts); ``book=False`` one column per account. Figures equal :meth:`stats` (Sharpe,
+        Sortino, volatility, max drawdown …, to rounding). The benchmark is holding the account's spot
+        (equal-weighted over its symbols). Detail mode only.
+
+        Examples
+        --------
+        >>> acc = fa.backtest(market, 1).to_vectorbt()      # doctest: +SKIP
+        >>> acc.sharpe_ratio(), acc.stats()                 # doctest: +SKIP
+        """
+        from fundarb.results.vectorbt import returns_accessor
+
+        res = self.combined() if book and len(self.groups) > 1 and not self.portfolio else self
+        res._need_detail()
+        st = res.stats()
+        capital = pd.Series(res.params[k.P_CAPITAL], index=res.groups)
+        spot = res.market.arrays["spot_close"]
+        spot_r = np.full_like(spot, np.nan)
+        spot_r[1:] = spot[1:] / spot[:-1] - 1.0
+        hold = np.full((len(spot), len(res.groups)), np.nan)
+        for g in range(len(res.groups)):
+            legs = spot_r[:, res.mem_sym[res.grp_start[g]:res.grp_start[g + 1]]]
+            n_legs = np.isfinite(legs).sum(axis=1)
+            hold[n_legs > 0, g] = np.nansum(legs, axis=1)[n_legs > 0] / n_legs[n_legs > 0]
+        bench = pd.DataFrame(hold, index=res.market.index, columns=res.groups)
+        return returns_accessor(res.equity, capital, st["start"], freq=res.market.timeframe, benchmark=bench)
+
     def __repr__(self) -> str:
         kind = "portfolio" if self.portfolio else "independent"
         return (f"<Result {self.mode}, {kind}: {len(self.groups)} account(s), {len(self.members)} leg pair(s) × "
