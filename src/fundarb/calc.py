@@ -347,6 +347,9 @@ def liquidation_price(side: str, entry: float, qty: float, margin: float, *, mmr
     >>> liquidation_price("short", 30_000, 0.1, 300, mmr=0.005, mm_basis="entry")
     32850.0
     """
+    if mm_basis in _RULES:
+        raise ConfigError(f"mm_basis must be 'mark' or 'entry'; got {mm_basis!r} (the exchange's rule is "
+                          "mm_basis='mark', the guides' mm_basis='entry')")
     basis = _choice("mm_basis", mm_basis, ("mark", "entry"))
     rule = "exchange" if basis == "mark" else "guide"
     return liquidation(side, entry, qty, margin, mmr=mmr, tiers=tiers, rule=rule).liquidation_price
