@@ -293,6 +293,13 @@ BAD = [  # (arguments, texts the one error line must hold)
     (["apr", "--funding-3d", "-1"], ["--funding-3d", "> -1 and < 1"]),
     (["apr", "--funding-3d", "inf"], ["--funding-3d", "finite"]),
     (["apr", "--funding-3d", "nan"], ["--funding-3d", "finite"]),
+    # finite inputs whose result overflows
+    (["size", "--capital", "1e308", "--leverage", "125"], ["too large or too small", "spot_notional"]),
+    (_with(_with(MARGIN, "--price", "1e300"), "--qty", "1e300"), ["too large or too small", "position value"]),
+    (_with(_with(RISK, "--price", "1e-320"), "--borrowed-quote", "1"), ["too large or too small", "risk ratio"]),
+    (["max-borrow", "--net-transfer", "1e308", "--max-leverage", "10"], ["too large or too small", "max_borrow"]),
+    (["liquidation", "--side", "short", "--entry", "1e200", "--qty", "1e-200", "--margin", "1e300"],
+     ["too large or too small"]),
 ]
 
 

@@ -79,7 +79,20 @@ def _choice(param: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def _finite(what: str, value: float) -> float:
+    if not math.isfinite(value):
+        raise ConfigError(f"the inputs are too large or too small to compute {what} in floating point "
+                          f"(got {value}); scale them")
+    return value
+
+
 class _Result:
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            v = getattr(self, f.name)
+            if isinstance(v, float):
+                _finite(f.name, v)
+
     def to_dict(self) -> dict[str, Any]:
         """The fields as a JSON-ready dict (numbers stay numbers, absent values are None)."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
@@ -239,7 +252,7 @@ def margin(price: float, qty: float, leverage: float, *, mmr: float | None = Non
     q = _num("qty", qty, low=0, low_open=True)
     table, flat = _tier_table(mmr, tiers)
     lev = _num("leverage", leverage, low=0, low_open=True, high=MAX_LEVERAGE if flat else math.inf)
-    value = p * q
+    value = _finite("the position value", p * q)
     rate, cum = _tier_at(table, value)
     im, mm = value / lev, value * rate - cum
     if im <= mm:
@@ -322,7 +335,7 @@ def liquidation(side: str, entry: float, qty: float, margin: float, *, mmr: floa
     q = _num("qty", qty, low=0, low_open=True)
     mb = _num("margin", margin, low=0, low_open=True)
     table, _ = _tier_table(mmr, tiers)
-    rate, cum = _tier_at(table, p * q)
+    rate, cum = _tier_at(table, _finite("the notional", p * q))
     mm = p * q * rate - cum
     if mb <= mm:
         raise ConfigError(f"{_name('margin')} {mb:g} must be above the maintenance margin at entry {mm:g} "
@@ -429,7 +442,7 @@ def risk_ratio(quote_assets: float, base_assets: float, price: float, borrowed_q
     if x == 0 and y == 0:
         raise ConfigError(f"nothing borrowed: {_name('borrowed_quote')} or {_name('borrowed_base')} must be > 0 "
                           "(the risk ratio of an account without a loan is undefined)")
-    ratio = ((a - i) / p + (b - j)) / (x / p + y)
+    ratio = _finite("the risk ratio", ((a - i) / p + (b - j)) / (x / p + y))
     level = round(ratio, 12)
     band, band_note = next((n, t) for lo, n, t in _BANDS if (level > lo if lo == RISK_LIQUIDATION else level >= lo))
     num, den = RISK_LIQUIDATION * x - (a - i), (b - j) - RISK_LIQUIDATION * y

@@ -240,14 +240,19 @@ def liquidation_price(
             raise ConfigError(str(exc)) from exc
     b = qty_f if side == "long" else -qty_f
     i = tier_of(table, qty_f * entry_f)
-    mm = qty_f * entry_f * table[i, 2] - table[i, 3]
+    mm = qty_f * entry_f * float(table[i, 2]) - float(table[i, 3])
     if margin_f <= mm:
         raise ConfigError(f"margin {margin_f:g} must be above the maintenance margin at entry ({mm:g} = "
                           f"{qty_f:g} × {entry_f:g} × mmr {table[i, 2]:g} − cum {table[i, 3]:g}): at or below it "
                           "the position is liquidated at once")
     if mm_basis == "mark":
-        return float(liq_price_mark(table, b, entry_f, margin_f))
-    return max(float(entry_f + (mm - margin_f) / b), 0.0)
+        price = float(liq_price_mark(table, b, entry_f, margin_f))
+    else:
+        price = max(entry_f + (mm - margin_f) / b, 0.0)
+    if not math.isfinite(price):
+        raise ConfigError(f"entry {entry_f:g}, qty {qty_f:g} and margin {margin_f:g} are too large or too small for a "
+                          f"liquidation price in floating point (got {price})")
+    return price
 
 
 def _positive(name: str, value: Any) -> float:
