@@ -206,6 +206,12 @@ def test_cli_table_and_json(case, capsys):
             assert key in ("direction", "side", "rule", "band", "band_note", "note"), key
 
 
+def test_cli_help(capsys):
+    for sub in ([], ["size"], ["margin"], ["liquidation"], ["risk-ratio"], ["max-borrow"], ["apr"]):
+        assert main(["calc", *sub, "--help"]) == 0
+        assert "Usage" in capsys.readouterr().out
+
+
 def test_cli_liquidation_json_numbers(capsys):
     for side, entry, qty, margin, guides, exchange in DESIGN_TABLE:
         assert main(["calc", "liquidation", "--side", side, "--entry", str(entry), "--qty", repr(qty),
@@ -357,6 +363,9 @@ def test_cli_bad_tier_files(tmp_path, shared_data, capsys):
     (lambda: calc.liquidation_price("long", 30_000, 0.1, 300, mm_basis="entyr"), "did you mean 'entry'"),
     (lambda: calc.risk_ratio(1, 1, 1, 0, 0), "nothing borrowed"),
     (lambda: calc.apr(None), "funding_3d"),
+    (lambda: calc.liquidation("LONG", 30_000, 0.1, 300), "did you mean 'long'"),
+    (lambda: calc.margin(30_000, 0.1, 10, tiers="tiers.json"), "load_tiers"),
+    (lambda: calc.margin(30_000, 0.1, 10, tiers={"BTC/USDT:USDT": []}), "not a mapping"),
 ])
 def test_python_api_refuses_bad_values(call, match):
     with pytest.raises(ConfigError, match=match):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -75,7 +76,8 @@ def _num(param: str, value: Any, *, low: float = -math.inf, high: float = math.i
 def _choice(param: str, value: Any, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         opts = " or ".join(repr(a) for a in allowed)
-        raise ConfigError(f"{_name(param)} must be {opts}; got {value!r}{did_you_mean(str(value), allowed)}")
+        hint = did_you_mean(str(value).strip().lower(), allowed)
+        raise ConfigError(f"{_name(param)} must be {opts}; got {value!r}{hint}")
     return value
 
 
@@ -189,6 +191,12 @@ def _tier_table(mmr: Any, tiers: Any) -> tuple[Any, bool]:
     if tiers is not None:
         if mmr is not None:
             raise ConfigError(f"give {_name('mmr')} (a flat maintenance margin rate) or {_name('tiers')}, not both")
+        if isinstance(tiers, str | bytes | os.PathLike):
+            raise ConfigError("tiers is a file path: read one market's tiers with "
+                              "fundarb.engine.tiers.load_tiers(path, symbol) and pass the table")
+        if isinstance(tiers, Mapping):
+            raise ConfigError("tiers must be one market's tiers (a list of ccxt rows or a tier table), not a mapping "
+                              "symbol → tiers: pass tiers['BTC/USDT:USDT'] or load_tiers(path, symbol)")
         if isinstance(tiers, Sequence) and not isinstance(tiers, str) and tiers and isinstance(tiers[0], Mapping):
             try:
                 return tiers_from_ccxt(tiers), False
