@@ -194,15 +194,16 @@ def liquidation_price(
     side
         ``"long"`` or ``"short"``.
     entry
-        Entry price.
+        Entry price (finite, > 0).
     qty
-        Base quantity (> 0).
+        Base quantity (finite, > 0).
     margin
-        Isolated margin balance.
+        Isolated margin balance (finite, > 0), above the maintenance margin at entry.
     mmr
-        Flat maintenance margin rate (default 0.005) when ``tiers`` is None.
+        Flat maintenance margin rate in [0, 1) (default 0.005) when ``tiers`` is None; not with ``tiers``.
     tiers
-        ccxt leverage tiers of the market, or a tier table from :func:`tiers_from_ccxt`.
+        ccxt leverage tiers of the market, or a tier table from :func:`tiers_from_ccxt` (checked by
+        :func:`check_tiers`).
     mm_basis
         ``"mark"``: maintenance margin on the notional at the liquidation price (the exchange's rule, used by
         the engine). ``"entry"``: on the entry notional (traders' guides).
@@ -210,7 +211,12 @@ def liquidation_price(
     Returns
     -------
     float
-        The mark price at which the position is liquidated.
+        The mark price at which the position is liquidated (0 for a long that no price liquidates).
+
+    Raises
+    ------
+    ConfigError
+        On any input outside the ranges above (booleans and NaN/inf included) or a malformed tier table.
 
     Examples
     --------
