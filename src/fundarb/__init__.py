@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from fundarb import calc as calc  # the traders' calculators (`fundarb calc`); light, imported eagerly
 from fundarb.errors import ConfigError, DataError, DataWarning, FundarbError
 
 __version__ = "0.1.0"
@@ -40,7 +41,7 @@ _LAZY = {
     "sweep": "fundarb.sweeps.grid",
 }
 
-__all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", *_LAZY]
+__all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", "calc", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
