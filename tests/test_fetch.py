@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from fundarb.data import fetch as fetch_mod
+from fundarb.data import fetch_args
 from fundarb.data.fetch import (
     FetchError,
     RetryPolicy,
@@ -27,6 +27,7 @@ from fundarb.data.fetch import (
     main,
     read_manifest,
 )
+from fundarb.data.fetch_fetcher import Fetcher
 from fundarb.data.store import load_store, store_path
 from fundarb.errors import ConfigError
 from loopback_exchange import SHARED_DATA, Fault, LoopbackExchange
@@ -229,7 +230,7 @@ def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Pa
     out = tmp_path / "data"
     now = ms("2021-05-10 13:30")
     with served(shared_data, ("BTC",), now=now) as srv:  # the server shows the bar in progress, like Binance
-        monkeypatch.setattr(fetch_mod, "_now_ms", lambda: now)
+        monkeypatch.setattr(fetch_args, "now_ms", lambda: now)
         fetch(symbols="BTC", since="2021-05-01", out=out, api_url=srv.url, progress=False)
         for kind in ("spot", "perp", "mark"):
             last = stored(out, "BTC", kind).index[-1]
@@ -238,7 +239,7 @@ def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Pa
         assert stored(out, "BTC", "funding").index[-1] == pd.Timestamp("2021-05-10 08:00", tz="UTC")
         later = ms("2021-05-20 00:10")
         srv.now_ms = later
-        monkeypatch.setattr(fetch_mod, "_now_ms", lambda: later)
+        monkeypatch.setattr(fetch_args, "now_ms", lambda: later)
         fetch(symbols="BTC", since="2021-05-01", out=out, api_url=srv.url, progress=False)
     for kind in KINDS:
         got = stored(out, "BTC", kind)
@@ -441,7 +442,7 @@ def test_api_url_rewrites_every_endpoint() -> None:
 def test_bybit_and_okx_are_set_up_the_same_way(tmp_path: Path) -> None:
     """No exchange but Binance is served here; check what can be checked offline: endpoints, limits, options."""
     for name, market_types in (("bybit", ["spot", "linear"]), ("okx", ["spot", "swap"])):
-        f = fetch_mod._Fetcher(exchange=name, symbols=["BTC/USDT:USDT"], since=0, until=None, timeframe="1h",
+        f = Fetcher(exchange=name, symbols=["BTC/USDT:USDT"], since=0, until=None, timeframe="1h",
                                out=str(tmp_path), api_url="http://127.0.0.1:9", tiers_file=None, retry=RetryPolicy(),
                                progress=False, timeout=1.0, chunk_rows=10, flush_seconds=1.0, resume_hint="")
         assert f.ex.options["fetchMarkets"]["types"] == market_types
@@ -495,12 +496,12 @@ def test_unknown_symbol_is_named(shared_data: Path, tmp_path: Path) -> None:
 def test_progress_bars_only_on_request_or_terminal(shared_data: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    assert fetch_mod._progress_enabled(None) is False  # pytest's stderr is not a terminal
-    assert fetch_mod._progress_enabled(True) is True
+    assert fetch_args.progress_enabled(None) is False  # pytest's stderr is not a terminal
+    assert fetch_args.progress_enabled(True) is True
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert fetch_mod._progress_enabled(None) is True
+    assert fetch_args.progress_enabled(None) is True
     monkeypatch.setenv("CI", "true")
-    assert fetch_mod._progress_enabled(None) is False
+    assert fetch_args.progress_enabled(None) is False
     monkeypatch.delenv("CI")
     with served(shared_data, ("BTC",), START, "2021-04-10") as srv:
         fetch(symbols="BTC", since=START, until="2021-04-05", out=tmp_path / "a", api_url=srv.url, progress=True)
