@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from fundarb.cli import main as cli_main
 from fundarb.data import fetch_args
 from fundarb.data.fetch import (
     FetchError,
@@ -24,7 +25,6 @@ from fundarb.data.fetch import (
     apply_api_url,
     fetch,
     fetch_manifest,
-    main,
     read_manifest,
 )
 from fundarb.data.fetch_fetcher import Fetcher
@@ -366,7 +366,7 @@ def test_retry_policy() -> None:
 
 # ----------------------------------------------------------------------------------------------- SIGKILL
 def _cli(url: str, out: Path, until: str = "2021-06-01") -> list[str]:
-    return [sys.executable, "-m", "fundarb.data.fetch", "--exchange", "binance",
+    return [sys.executable, "-m", "fundarb", "fetch", "--exchange", "binance",
             "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT", "--since", "2021-01-01", "--until", until, "--out", str(out),
             "--api-url", url, "--tiers-file", str(TIERS), "--chunk-rows", "400", "--no-progress"]
 
@@ -463,18 +463,20 @@ def test_manifest_and_command_line(shared_data: Path, tmp_path: Path, capsys: py
                             f'tiers_file = "{TIERS}"\n')
         report = fetch_manifest(manifest, progress=False)
         assert report.tiers_path is not None and report.rows_added > 0
-        assert main(["--exchange", "binance", "--symbols", "BTC", "--since", START, "--until", "2021-05-01",
-                     "--out", str(ref), "--api-url", srv.url, "--tiers-file", str(TIERS), "--no-progress"]) == 0
+        assert cli_main(["fetch", "--exchange", "binance", "--symbols", "BTC", "--since", START,
+                         "--until", "2021-05-01", "--out", str(ref), "--api-url", srv.url,
+                         "--tiers-file", str(TIERS), "--no-progress"]) == 0
         assert "fetched binance" in capsys.readouterr().out
-        assert main([str(manifest)]) == 0  # nothing new
+        assert cli_main(["fetch", str(manifest)]) == 0  # nothing new
         assert "0 new rows, 0 requests" in capsys.readouterr().out
     assert_same_store(out, ref)
     bad = tmp_path / "bad.toml"
     bad.write_text('symbols = ["BTC"]\nsince = "2021-01-01"\nexchnage = "binance"\n')
     with pytest.raises(ConfigError, match="did you mean 'exchange'"):
         read_manifest(bad)
-    assert main([str(bad)]) == 1
-    assert main(["--symbols", "BTC", "--since", "2021-02-01", "--until", "2021-01-01", "--out", str(tmp_path)]) == 1
+    assert cli_main(["fetch", str(bad)]) == 2
+    assert cli_main(["fetch", "--symbols", "BTC", "--since", "2021-02-01", "--until", "2021-01-01",
+                     "--out", str(tmp_path)]) == 2
 
 
 def test_manifest_table_and_api_url_mapping(shared_data: Path, tmp_path: Path) -> None:
@@ -550,7 +552,6 @@ def test_fundarb_cli_fetch_then_load_and_backtest(shared_data: Path, tmp_path: P
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """The user's path: `fundarb fetch …`, then the store loads and backtests."""
     import fundarb as fa
-    from fundarb.cli import main as cli_main
 
     out = tmp_path / "data"
     with served(shared_data, ("BTC",), START, "2021-05-01") as srv:
@@ -562,3 +563,49 @@ def test_fundarb_cli_fetch_then_load_and_backtest(shared_data: Path, tmp_path: P
     market = fa.load_store(out, "BTC/USDT:USDT")
     r = fa.backtest(market, 1, costs=fa.Costs.zero())
     assert r.identity_error() < 1e-9 and r.totals_frame()["funding"].iloc[0] > 0
+
+
+# ----------------------------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(("change", "says"), [
+    ({"--exchange": "binanse"}, "did you mean 'binance'"),
+    ({"--timeout": "0"}, "timeout must be a number > 0"),
+    ({"--timeout": "-3"}, "timeout must be a number > 0"),
+    ({"--chunk-rows": "0"}, "chunk_rows must be an integer >= 1"),
+    ({"--max-retries": "-1"}, "max_retries must be an integer >= 0"),
+    ({"--since": "yesterday"}, "since: cannot read date 'yesterday'"),
+    ({"--until": "2023-13-45"}, "until: cannot read date '2023-13-45'"),
+    ({"--since": "0001-01-01"}, "before 1970-01-01"),
+    ({"--until": "3000-01-01"}, "outside what pandas can represent"),
+    ({"--since": "2021-03-01"}, "must be after since"),
+    ({"--symbols": ""}, "names no symbol"),
+    ({"--symbols": ",,"}, "names no symbol"),
+    ({"--symbols": None}, "needs --symbols and --since"),
+    ({"--timeframe": "7m"}, "has no timeframe '7m'"),
+    ({"--api-url": "127.0.0.1:9"}, "api_url must be an http(s) URL"),
+    ({"--out": "FILE"}, "is a file, not a directory"),
+    ({"--out": "FILE/sub"}, "is a file, not a directory"),
+    ({"--out": "UNWRITABLE"}, "is not writable"),
+])
+def test_bad_arguments_are_one_error_line_exit_2_before_any_request(
+        change: dict[str, str | None], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(self: socket.socket, address: object) -> None:
+        raise AssertionError(f"a bad argument reached the network: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    (tmp_path / "file").write_text("not a directory")
+    if os.geteuid() == 0:
+        unwritable = "/sys/fundarb-fetch-test"  # root writes anywhere else; sysfs refuses a new directory
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        unwritable = str(tmp_path / "ro" / "data")
+    paths = {"FILE": str(tmp_path / "file"), "FILE/sub": str(tmp_path / "file" / "sub"), "UNWRITABLE": unwritable}
+    opts: dict[str, str | None] = {"--symbols": "BTC", "--since": "2021-01-01", "--until": "2021-02-01",
+                                   "--out": str(tmp_path / "data"), "--api-url": "http://127.0.0.1:9"}
+    opts.update({k: paths.get(v, v) if v is not None else None for k, v in change.items()})
+    argv = ["fetch"] + [x for k, v in opts.items() if v is not None for x in (k, v)]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert says in err
+    assert not os.path.exists(tmp_path / "data" / "binance" / "BTC_USDT_USDT")

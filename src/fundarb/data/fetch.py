@@ -50,13 +50,10 @@ A manifest is a TOML file with the keyword arguments of :func:`fetch` (top level
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import logging
+import math
 import os
 import shlex
-import signal
-import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -64,10 +61,10 @@ from fundarb.data.exchange_api import PROFILES, ExchangeProfile, MalformedRespon
 from fundarb.data.fetch_args import SETTLE_MS, command_line, normalize_symbol, progress_enabled, split_symbols, to_ms
 from fundarb.data.fetch_fetcher import Fetcher
 from fundarb.data.fetch_report import FetchError, FetchReport, FileReport, iso_ms
-from fundarb.data.fetch_store import remove_stale_tmp, store_lock
+from fundarb.data.fetch_store import prepare_out, remove_stale_tmp, store_lock
 from fundarb.data.fetch_toml import read_manifest
 from fundarb.data.store import symbol_id
-from fundarb.errors import ConfigError, FundarbError
+from fundarb.errors import ConfigError
 
 __all__ = [
     "PROFILES",
@@ -81,7 +78,6 @@ __all__ = [
     "apply_api_url",
     "fetch",
     "fetch_manifest",
-    "main",
     "normalize_symbol",
     "read_manifest",
 ]
@@ -153,15 +149,17 @@ def fetch(
     if until_ms is not None and until_ms <= since_ms:
         raise ConfigError(f"until ({iso_ms(until_ms)}) must be after since ({iso_ms(since_ms)})")
     out_s = os.fspath(out)
-    if retry is None and int(max_retries) < 0:
-        raise ConfigError(f"max_retries must be at least 0, got {max_retries}")
+    _check_number("max_retries", max_retries, 0, integer=True)
+    _check_number("timeout", timeout, 0, integer=False, strict=True)
+    _check_number("chunk_rows", chunk_rows, 1, integer=True)
+    _check_number("flush_seconds", flush_seconds, 0, integer=False, strict=True)
     policy = retry if retry is not None else RetryPolicy(max_tries=int(max_retries) + 1)
     hint = resume_command or command_line(exchange, sym_list, since, until, timeframe, out_s, api_url, tiers_file)
     fetcher = Fetcher(exchange=exchange, symbols=sym_list, since=since_ms, until=until_ms, timeframe=timeframe,
                        out=out_s, api_url=api_url, tiers_file=None if tiers_file is None else os.fspath(tiers_file),
                        retry=policy, progress=progress_enabled(progress), timeout=timeout, chunk_rows=chunk_rows,
                        flush_seconds=flush_seconds, resume_hint=hint)
-    base = os.path.join(out_s, exchange)
+    base = prepare_out(out_s, exchange)
     with store_lock(base):
         for sym in sym_list:
             remove_stale_tmp(os.path.join(base, symbol_id(sym)))
@@ -173,6 +171,15 @@ def fetch(
         except KeyboardInterrupt:
             log.warning("interrupted; %s", _saved_text(fetcher))
             raise
+
+
+def _check_number(name: str, value: object, low: float, *, integer: bool, strict: bool = False) -> None:
+    ok = not isinstance(value, bool) and isinstance(value, int if integer else int | float)
+    x = float(value) if ok else math.nan  # type: ignore[arg-type]
+    if not math.isfinite(x) or x < low or (strict and x <= low):
+        kind = "an integer" if integer else "a number"
+        bound = f"> {low:g}" if strict else f">= {low:g}"
+        raise ConfigError(f"{name} must be {kind} {bound}, got {value!r}")
 
 
 def _saved_text(fetcher: Fetcher) -> str:
@@ -200,71 +207,3 @@ def fetch_manifest(path: str | os.PathLike[str], **overrides: Any) -> FetchRepor
     args.update({k: v for k, v in overrides.items() if v is not None})
     args.setdefault("resume_command", shlex.join(["fundarb", "fetch", os.fspath(path)]))
     return fetch(**args)
-
-
-
-# --------------------------------------------------------------------------------------------------- command line
-def _api_url_arg(values: list[str] | None) -> str | dict[str, str] | None:
-    if not values:
-        return None
-    out: dict[str, str] = {}
-    for v in values:
-        key, sep, url = v.partition("=")
-        if sep and "://" not in key:
-            out[key] = url
-        else:
-            out["*"] = v
-    return out["*"] if list(out) == ["*"] else out
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fundarb fetch", description="Download spot, perpetual, mark-price OHLCV and "
-                                "funding history with ccxt into fundarb's Parquet store (incremental, resumable).")
-    p.add_argument("manifest", nargs="?", help="a datasets/<name>.toml manifest instead of the options")
-    p.add_argument("--exchange", help="ccxt exchange id (default binance)")
-    p.add_argument("--symbols", help="comma-separated perpetuals, e.g. BTC/USDT:USDT,ETH/USDT:USDT")
-    p.add_argument("--since", help="first time (UTC), e.g. 2021-01-01")
-    p.add_argument("--until", help="end time (UTC, exclusive); default now")
-    p.add_argument("--timeframe", help="kline timeframe (default 1h)")
-    p.add_argument("--out", help="store directory (default data)")
-    p.add_argument("--api-url", action="append", metavar="URL|KEY=URL",
-                   help="another base URL for the exchange API; KEY=URL sets one entry of ccxt's urls['api']")
-    p.add_argument("--tiers-file", help="leverage tiers in ccxt's fetch_leverage_tiers format")
-    p.add_argument("--max-retries", type=int, help="retries of a failed request before giving up (default 6)")
-    p.add_argument("--timeout", type=float, help="seconds per HTTP request (default 30)")
-    p.add_argument("--chunk-rows", type=int, help="rows between two writes of a file (default 5000)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--progress", dest="progress", action="store_true", default=None, help="force progress bars")
-    g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every retry")
-    return p
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m fundarb.data.fetch``; returns the exit status (0 ok, 1 failed, 2 bad arguments)."""
-    parser = build_parser()
-    a = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING, format="%(message)s",
-                        stream=sys.stderr)
-    with contextlib.suppress(ValueError):  # SIGTERM: unwind, so the chunk in flight is written (not in a thread)
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    kw: dict[str, Any] = {"exchange": a.exchange, "symbols": a.symbols, "since": a.since, "until": a.until,
-                          "timeframe": a.timeframe, "out": a.out, "api_url": _api_url_arg(a.api_url),
-                          "tiers_file": a.tiers_file, "max_retries": a.max_retries, "timeout": a.timeout,
-                          "chunk_rows": a.chunk_rows, "progress": a.progress}
-    try:
-        if a.manifest:
-            report = fetch_manifest(a.manifest, **kw)
-        else:
-            if not a.symbols or not a.since:
-                parser.error("--symbols and --since are required (or give a manifest)")
-            report = fetch(**{k: v for k, v in kw.items() if v is not None or k in ("progress",)})
-    except FundarbError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(report.summary())
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

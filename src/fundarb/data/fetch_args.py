@@ -31,19 +31,30 @@ def now_ms() -> int:
 
 
 def to_ms(value: object, name: str) -> int:
-    """A date (``2021-01-01``, ISO string, Timestamp) or ms integer as UTC ms."""
+    """A date (``2021-01-01``, ISO string, Timestamp) or ms integer (from 1970 on) as UTC ms."""
     if isinstance(value, bool):
         raise ConfigError(f"{name} must be a date, got {value!r}")
     if isinstance(value, int | np.integer):
-        return int(value)
-    try:
-        ts = pd.Timestamp(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{name} must be a date such as 2021-01-01 or 2021-01-01T08:00Z, got {value!r}") from exc
-    if ts is pd.NaT:
-        raise ConfigError(f"{name} must be a date, got {value!r}")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value) // 1_000_000  # .value is in ns whatever the unit
+        ms = int(value)
+    else:
+        try:
+            ts = pd.Timestamp(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}: cannot read date {value!r}; give a date such as 2021-01-01 or "
+                              "2021-01-01T08:00Z") from exc
+        if ts is pd.NaT:
+            raise ConfigError(f"{name}: cannot read date {value!r}; give a date such as 2021-01-01")
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        ms = int(ts.as_unit("ms").asm8.astype(np.int64))  # no overflow whatever the year
+    if ms > _MAX_MS:
+        raise ConfigError(f"{name}: date {value!r} is outside what pandas can represent (after "
+                          f"{pd.Timestamp.max:%Y-%m-%d})")
+    if ms < 0:
+        raise ConfigError(f"{name}: date {value!r} is before 1970-01-01; exchange history starts later")
+    return ms
+
+
+_MAX_MS = int(pd.Timestamp.max.value) // 1_000_000
 
 
 def normalize_symbol(symbol: str, quote: str = "USDT") -> str:
@@ -59,15 +70,18 @@ def normalize_symbol(symbol: str, quote: str = "USDT") -> str:
 
 
 def split_symbols(symbols: str | Sequence[str]) -> list[str]:
-    """Comma-separated text or a list → unique normalised symbols, in order."""
+    """Comma-separated text or a list → unique normalised symbols, in order (empty items skipped)."""
     items = symbols.split(",") if isinstance(symbols, str) else list(symbols)
     out: list[str] = []
     for s in items:
+        if not str(s).strip():
+            continue
         n = normalize_symbol(str(s))
         if n not in out:
             out.append(n)
     if not out:
-        raise ConfigError("no symbols given")
+        raise ConfigError(f"symbols {symbols!r} names no symbol; give perpetuals such as "
+                          "BTC/USDT:USDT,ETH/USDT:USDT (or BTC,ETH)")
     return out
 
 

@@ -6,20 +6,21 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from fundarb.data.fetch_report import FetchError
-from fundarb.errors import DataError
+from fundarb.errors import ConfigError, DataError
 
 try:  # POSIX advisory lock; elsewhere the lock is skipped
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["coverage", "read_existing", "remove_stale_tmp", "store_lock"]
+__all__ = ["coverage", "prepare_out", "read_existing", "remove_stale_tmp", "store_lock"]
 
 
 def read_existing(path: str) -> tuple[pd.DataFrame | None, dict[str, Any]]:
@@ -56,6 +57,32 @@ def coverage(df: pd.DataFrame | None, meta: Mapping[str, Any], step: int) -> tup
         return None
     t = df.index.asi8
     return int(t[0]), int(t[-1]) + step
+
+
+def prepare_out(out: str, exchange: str) -> str:
+    """Create ``<out>/<exchange>`` and check that a file can be written there; returns that directory.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` (or a parent) is a file, or the directory cannot be created or written.
+    """
+    p = os.path.abspath(out)
+    if os.path.exists(p) and not os.path.isdir(p):
+        raise ConfigError(f"out {out!r} is a file, not a directory; give the store directory")
+    parent = p
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ConfigError(f"out {out!r}: {parent} is a file, not a directory")
+    base = os.path.join(out, exchange)
+    try:
+        os.makedirs(base, exist_ok=True)
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"out {out!r} is not writable: {exc.strerror or exc}") from exc
+    return base
 
 
 def remove_stale_tmp(directory: str) -> None:
