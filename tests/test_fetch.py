@@ -355,6 +355,45 @@ def test_retry_after_beyond_limit_gives_up_at_once(shared_data: Path, tmp_path: 
     assert sleeps == []
 
 
+SHORT_END = "2021-04-03"  # 48 bars: one request per kind
+
+
+def test_exchange_side_transient_errors_are_retried(shared_data: Path, tmp_path: Path, sleeps: list[float]) -> None:
+    """Every class of "try again" answer, one after the other on the same requests, then the pages: all retried."""
+    out = tmp_path / "data"
+    server_errors = [(503, -1001),  # Binance's "Internal error; ... Please try again." (ccxt: OperationFailed)
+                     (500, -1000), (504, -1121), (502, None)]  # any 5xx, whatever the body says
+    rate_limits = [(429, None), (418, -1003)]  # without Retry-After: backoff
+    codes = [(400, -1003), (408, -1007), (400, -1001)]  # Binance's transient codes, whatever the status
+    with served(shared_data, ("BTC",), START, SHORT_END) as srv:
+        for path, cases in (("/fapi/v1/klines?", server_errors), ("/api/v3/klines", rate_limits),
+                            ("/fapi/v1/fundingRate", codes)):
+            srv.add_faults(*(Fault("error", path, status=st, code=c, retry_after=None) for st, c in cases))
+        fetch(symbols="BTC", since=START, until=SHORT_END, out=out, api_url=srv.url, progress=False,
+              retry=RetryPolicy(max_tries=5, sleep=sleeps.append))
+        assert srv.pending_faults() == []
+        assert len(starts(srv, "/fapi/v1/klines")) == 5 and len(starts(srv, "/api/v3/klines")) == 3
+        assert_equals_source(out, srv, ("BTC",))
+    assert len(sleeps) == 9
+
+
+@pytest.mark.parametrize(("status", "code", "says"), [
+    (400, -1130, "BadRequest"),  # a plain 400: the request is wrong, asking again cannot help
+    (400, None, "HTTP 400"),  # ccxt reads a bare 400 as ExchangeNotAvailable (a NetworkError): still not retried
+    (404, None, "HTTP 404"),
+])
+def test_other_client_errors_are_not_retried(status: int, code: int | None, says: str, shared_data: Path,
+                                             tmp_path: Path, retry: RetryPolicy, sleeps: list[float]) -> None:
+    with served(shared_data, ("BTC",), START, SHORT_END) as srv:
+        srv.add_faults(Fault("error", "/fapi/v1/klines?", times=5, status=status, code=code))
+        with pytest.raises(FetchError, match=says) as info:
+            fetch(symbols="BTC", since=START, until=SHORT_END, out=tmp_path, api_url=srv.url, retry=retry,
+                  progress=False)
+        assert len(starts(srv, "/fapi/v1/klines")) == 1
+    assert sleeps == []
+    assert "gave up" not in str(info.value) and "To resume" in str(info.value)
+
+
 def test_retry_policy() -> None:
     p = RetryPolicy(max_tries=4, base_delay=1.0, factor=2.0, max_delay=3.0, jitter=0.0, max_retry_after=60)
     assert [p.delay(i) for i in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, None]

@@ -25,9 +25,11 @@ How it stays correct when interrupted
   so a kill loses at most the chunk in flight.
 * **Closed bars only.** A kline is stored only once closed (``open + timeframe <= now``), a funding event only once
   settled, both with a settling margin of :data:`SETTLE_MS`.
-* **Faults.** ccxt's own rate limiter stays on. Network errors, 429/418 (honouring ``Retry-After``), 5xx,
-  timeouts, connection resets and malformed bodies are retried with exponential backoff (``RetryPolicy``);
-  after ``max_retries`` tries :class:`FetchError` says what is saved and the command that resumes.
+* **Faults.** ccxt's own rate limiter stays on. Network errors, timeouts, connection resets, malformed bodies and
+  every answer the exchange means as "try again" are retried with exponential backoff (``RetryPolicy``): any 5xx
+  and 429/418 whatever the body (honouring ``Retry-After``), and the exchange's transient error codes whatever the
+  status (Binance -1000, -1001, -1003, -1007). Any other 4xx ends the run at once. After ``max_retries`` tries
+  :class:`FetchError` says what is saved and the command that resumes.
 * **One writer.** A lock file (``<out>/<exchange>/.fetch.lock``) keeps two fetches off the same store; stale
   temporary files of a killed writer are removed.
 

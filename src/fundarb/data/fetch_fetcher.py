@@ -19,9 +19,11 @@ from fundarb.data.exchange_api import (
     ExchangeProfile,
     MalformedResponse,
     RetryPolicy,
+    TransientResponse,
     apply_api_url,
     is_loopback,
     retry_after_seconds,
+    transient_reason,
 )
 from fundarb.data.fetch_args import DAY_MS, FETCH_KINDS, OHLCV, SETTLE_MS, short
 from fundarb.data.fetch_pages import validate_funding, validate_klines
@@ -94,6 +96,7 @@ class Fetcher:
         self.resume_hint = resume_hint
         self.report = FetchReport(exchange=exchange, out=out)
         self._markets_loaded = False
+        self.last_status: int | None = None  # HTTP status of the last answer of the call in flight
         self.tasks: list[Task] = []
 
         ex = getattr(ccxt, exchange)({"enableRateLimit": True, "timeout": int(timeout * 1000)})
@@ -113,6 +116,13 @@ class Fetcher:
                         request_headers: Any, request_body: Any) -> Any:
             body = original(code, reason, url, method, response_headers, response_body, request_headers,
                             request_body)
+            self.last_status = code if isinstance(code, int) else None
+            why = None if self.last_status is None or 200 <= code < 300 else transient_reason(
+                code, body, self.profile.transient_codes)
+            if why is not None:
+                text = " ".join(str(body or "").split())[:200]
+                raise TransientResponse(f"{method} {url}: {why}: {text}", status=code,
+                                        retry_after=retry_after_seconds(response_headers))
             if isinstance(code, int) and 200 <= code < 300:
                 try:
                     json.loads(body)
@@ -128,7 +138,11 @@ class Fetcher:
     # ----------------------------------------------------------------------------------------- requests
     def call(self, what: str, fn: Callable[[], Any], validate: Callable[[Any], Any] | None = None,
              task: Task | None = None) -> Any:
-        """``fn()`` with retries; ``validate`` raises MalformedResponse on a bad page (retried, never stored)."""
+        """``fn()`` with retries; ``validate`` raises MalformedResponse on a bad page (retried, never stored).
+
+        Retried: network errors and timeouts, malformed bodies, and every answer :func:`transient_reason` calls
+        transient (any 5xx, 429/418, the exchange's "try again" codes). Any other 4xx ends the fetch at once.
+        """
         ccxt = self.ccxt
         attempt = 0
         while True:
@@ -136,6 +150,7 @@ class Fetcher:
             self.report.requests += 1
             if task is not None and task.report is not None:
                 task.report.requests += 1
+            self.last_status = None
             try:
                 try:
                     result = fn()
@@ -146,9 +161,16 @@ class Fetcher:
                 except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
                     raise MalformedResponse(f"{what}: ccxt could not parse the response: {exc!r}") from exc
                 return validate(result) if validate is not None else result
-            except (ccxt.NetworkError, MalformedResponse) as exc:
-                retry_after = retry_after_seconds(self.ex.last_response_headers) if isinstance(
-                    exc, ccxt.DDoSProtection) else None
+            except (ccxt.NetworkError, MalformedResponse, TransientResponse) as exc:
+                if isinstance(exc, ccxt.NetworkError) and self.last_status is not None \
+                        and 400 <= self.last_status < 500:  # ccxt reads some 4xx as network errors: not retried
+                    self.fail(f"{what}: HTTP {self.last_status}, {type(exc).__name__}: {short(exc)}", exc)
+                if isinstance(exc, TransientResponse):
+                    retry_after = exc.retry_after
+                elif isinstance(exc, ccxt.DDoSProtection):
+                    retry_after = retry_after_seconds(self.ex.last_response_headers)
+                else:
+                    retry_after = None
                 delay = self.retry.delay(attempt, retry_after)
                 reason = f"{type(exc).__name__}: {short(exc)}"
                 if delay is None:
@@ -160,7 +182,8 @@ class Fetcher:
                             delay)
                 self.retry.sleep(delay)
             except ccxt.BaseError as exc:
-                self.fail(f"{what}: {type(exc).__name__}: {short(exc)}", exc)
+                status = "" if self.last_status is None else f"HTTP {self.last_status}, "
+                self.fail(f"{what}: {status}{type(exc).__name__}: {short(exc)}", exc)
 
     def fail(self, message: str, exc: BaseException | None = None) -> NoReturn:
         raise FetchError(message) from exc
