@@ -3,6 +3,7 @@ ccxt unmodified, pointed at 127.0.0.1 with ``api_url``; no other traffic."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,10 +11,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -28,6 +31,7 @@ from fundarb.data.fetch import (
     read_manifest,
 )
 from fundarb.data.fetch_fetcher import Fetcher
+from fundarb.data.fetch_report import iso_ms
 from fundarb.data.store import load_store, store_path
 from fundarb.errors import ConfigError
 from loopback_exchange import SHARED_DATA, Fault, LoopbackExchange
@@ -35,6 +39,8 @@ from loopback_exchange import SHARED_DATA, Fault, LoopbackExchange
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = SHARED_DATA / "binance" / "leverage_tiers.json"
 KINDS = ("spot", "perp", "mark", "funding")
+PATHS = {"spot": "/api/v3/klines", "perp": "/fapi/v1/klines", "mark": "/fapi/v1/markPriceKlines",
+         "funding": "/fapi/v1/fundingRate"}
 START, END = "2021-04-01", "2021-06-01"  # spot has two genuine gaps in here (2021-04-20, 2021-04-25)
 
 
@@ -250,6 +256,60 @@ def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Pa
         np.testing.assert_array_equal(got.iloc[:, 0].to_numpy(), want["open"].to_numpy())
 
 
+def _rewrite(out: Path, base: str, kind: str, edit: Callable[[pa.Table], pa.Table]) -> None:
+    """Change a store file's rows behind fetch's back, keeping its metadata."""
+    path = store_path(out, "binance", f"{base}/USDT:USDT", kind)
+    pq.write_table(edit(pq.read_table(path)), path)
+
+
+def _without(table: pa.Table, start: str, end: str) -> pa.Table:
+    t = table.column("time").cast(pa.int64()).to_numpy()
+    return table.filter(pa.array((t < ms(start)) | (t >= ms(end))))
+
+
+def test_holes_and_duplicates_in_a_store_file_are_repaired(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    end = "2021-05-01"
+    with served(shared_data, ("BTC",), START, end) as srv:
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        _rewrite(out, "BTC", "spot", lambda t: _without(t, "2021-04-10 05:00", "2021-04-10 09:00"))
+        _rewrite(out, "BTC", "perp", lambda t: _without(t, "2021-04-01", "2021-04-01 03:00"))  # at the very start
+        _rewrite(out, "BTC", "funding", lambda t: _without(t, "2021-04-20", "2021-04-20 01:00"))
+        _rewrite(out, "BTC", "mark", lambda t: pa.concat_tables(  # two rows stored twice
+            [t, _without(t, "2021-01-01", "2021-04-15").slice(0, 2)]).sort_by("time"))
+        assert pq.read_table(store_path(out, "binance", "BTC/USDT:USDT", "mark")).num_rows == 722
+        srv.reset_log()
+        report = fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert_equals_source(out, srv, ("BTC",))
+        # only the damage was asked for (the spot's genuine gaps are remembered as such, not asked again)
+        assert starts(srv, PATHS["spot"]) == [ms("2021-04-10 05:00")]
+        assert starts(srv, PATHS["perp"]) == [ms(START)]
+        assert starts(srv, PATHS["mark"])[0] == ms("2021-04-15")
+        assert starts(srv, PATHS["funding"])[0] == ms(START)  # funding is fetched again whole (a few requests)
+        notes = "\n".join(report.notes)
+        assert "4 bars missing inside the stored range (first 2021-04-10 05:00)" in notes
+        assert "4 rows share a time (first 2021-04-15 00:00)" in notes
+        assert "funding.parquet: 90 rows were written, 89 are there" in notes
+        srv.reset_log()
+        again = fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert srv.requests == [] and not [n for n in again.notes if "fetched again" in n]
+
+
+def test_store_file_without_fetch_metadata_is_checked_against_the_exchange(shared_data: Path, tmp_path: Path) -> None:
+    """A file rewritten by another tool (pandas) loses fetch's metadata: missing bars are asked again."""
+    out = tmp_path / "data"
+    end = "2021-04-10"
+    with served(shared_data, ("BTC",), START, end) as srv:
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        path = store_path(out, "binance", "BTC/USDT:USDT", "perp")
+        df = pd.read_parquet(path)
+        df.drop(index=[5, 6, 100]).to_parquet(path)
+        srv.reset_log()
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert starts(srv, PATHS["perp"]) == [ms(START) + 5 * 3_600_000, ms(START) + 100 * 3_600_000]
+        assert_equals_source(out, srv, ("BTC",))
+
+
 # ----------------------------------------------------------------------------------------------- faults
 def test_faults_are_retried_and_never_stored(shared_data: Path, tmp_path: Path, retry: RetryPolicy,
                                              sleeps: list[float]) -> None:
@@ -404,9 +464,9 @@ def test_retry_policy() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- SIGKILL
-def _cli(url: str, out: Path, until: str = "2021-06-01") -> list[str]:
+def _cli(url: str, out: Path, since: str = "2021-01-01", until: str = "2021-06-01") -> list[str]:
     return [sys.executable, "-m", "fundarb", "fetch", "--exchange", "binance",
-            "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT", "--since", "2021-01-01", "--until", until, "--out", str(out),
+            "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT", "--since", since, "--until", until, "--out", str(out),
             "--api-url", url, "--tiers-file", str(TIERS), "--chunk-rows", "400", "--no-progress"]
 
 
@@ -420,20 +480,37 @@ def _parquets(out: Path) -> int:
     return sum(1 for _ in out.rglob("*.parquet"))
 
 
-def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: Path) -> None:
+def _head_progress(out: Path) -> dict[str, int]:
+    """Per file, where a backward extension (a head) has got to, as recorded in the file."""
+    got = {}
+    for name, path in store_files(out).items():
+        if name.endswith(".parquet"):
+            with contextlib.suppress(OSError, ValueError):  # a file being renamed over
+                meta = json.loads(pq.read_schema(path).metadata[b"fundarb"])
+                if "partial_ms" in meta:
+                    got[name] = json.loads(meta["partial_ms"])[0][1]
+    return got
+
+
+def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 60
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, f"fetch ended before it could be killed: {proc.communicate()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     with served(shared_data, start="2021-01-01", end="2021-06-01", latency=0.03) as srv:
         # kill twice, at different moments: after the first file, then in the middle of the second symbol
         for at_least in (1, 5):
-            proc = subprocess.Popen(_cli(srv.url, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while _parquets(killed) < at_least and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert proc.poll() is None, f"fetch ended before it could be killed: {proc.communicate()}"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            assert proc.returncode == -signal.SIGKILL
+            proc = subprocess.Popen(_cli(srv.url, killed, since="2021-03-01"), cwd=ROOT, env=_env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _kill_when(proc, lambda n=at_least: _parquets(killed) >= n)  # type: ignore[misc]
         partial = {k: pq.read_table(v).num_rows for k, v in store_files(killed).items() if k.endswith(".parquet")}
         assert 0 < len(partial) < 8
         # every file a killed run left is readable and valid (atomic writes), possibly short
@@ -441,12 +518,25 @@ def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: P
             if name.endswith(".parquet"):
                 df = pq.read_table(path).to_pandas()
                 assert df["time"].is_monotonic_increasing and df["time"].is_unique
-        resumed = subprocess.run(_cli(srv.url, killed), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                                 timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
-        whole = subprocess.run(_cli(srv.url, ref), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-        assert whole.returncode == 0, whole.stderr
-        assert "fetched binance" in whole.stdout
+        srv.latency = 0.0
+        assert cli_main(_cli(srv.url, killed, since="2021-03-01")[3:]) == 0  # resumed (in this process)
+        assert "fetched binance" in capsys.readouterr().out
+        # an earlier --since extends every file backwards (a head); killed there, it keeps what it got
+        srv.latency = 0.1
+        proc = subprocess.Popen(_cli(srv.url, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        _kill_when(proc, lambda: _head_progress(killed))
+        progress = _head_progress(killed)
+        srv.latency = 0.0
+        srv.reset_log()
+        fetch(symbols="BTC,ETH", since="2021-01-01", until="2021-06-01", out=killed, api_url=srv.url,
+              tiers_file=TIERS, progress=False)
+        for name, done in progress.items():
+            sym, kind = name.split("/")[1].split("_")[0] + "USDT", name.split("/")[2].split("-")[0].split(".")[0]
+            asked = [int(q["startTime"]) for p, q in srv.data_requests() if p == PATHS[kind] and q["symbol"] == sym]
+            assert asked and min(asked) == done, f"{name}: the head was fetched again before {iso_ms(done)}"
+        fetch(symbols="BTC,ETH", since="2021-01-01", until="2021-06-01", out=ref, api_url=srv.url,
+              tiers_file=TIERS, progress=False)
     assert not [p for p in killed.rglob("*.tmp")], "temporary files left behind"
     assert_same_store(killed, ref)
     assert_equals_source(ref, srv)

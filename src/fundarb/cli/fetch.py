@@ -74,8 +74,9 @@ def fetch(
     if manifest is None and (symbols is None or since is None):
         raise ConfigError("fetch needs --symbols and --since (or a manifest file such as datasets/binance.toml)")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
+    previous = None
     with contextlib.suppress(ValueError):  # SIGTERM: unwind, so the chunk in flight is written (not in a thread)
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         if manifest is not None:
             report = fetch_manifest(manifest, progress=progress, **kw)
@@ -84,4 +85,7 @@ def fetch(
     except FetchError as exc:  # the exchange failed us, not the arguments: say what is saved, exit 1
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     typer.echo(report.summary())

@@ -6,13 +6,17 @@ the exchange's ``leverage_tiers.json``.
 
 How it stays correct when interrupted
 -------------------------------------
-* **Coverage.** Each file records in its ``fundarb`` metadata the half-open interval ``[covered_from, covered_to)``
-  whose every row it holds (``covered_from_ms``, ``covered_to_ms``). The file's rows and its coverage are written in
-  one atomic replace (:func:`~fundarb.data.store.write_table`: written aside, fsynced, renamed), so after a kill, at
-  any instant, the file on disk is some earlier complete state. A run fetches only what lies outside the coverage
-  (a head before it, a tail after it), so a second run fetches only what is new, and a killed run resumes right
-  after the last stored row. Rows are merged by time (a re-fetched row replaces the stored one), so fetching a range
-  twice cannot duplicate anything.
+* **Coverage.** Each file records in its ``fundarb`` metadata the half-open intervals whose every row it holds:
+  ``[covered_from_ms, covered_to_ms)``, plus ``partial_ms`` while a fetch that started before that coverage (a
+  head) has not reached it yet. Progress is recorded as it goes, forwards or backwards in time, in the same atomic
+  replace as the rows (:func:`~fundarb.data.store.write_table`: written aside, fsynced, renamed), so after a kill,
+  at any instant, the file on disk is some earlier complete state, and the next run fetches only what no interval
+  covers. Rows are merged by time (a re-fetched row replaces the stored one), so fetching a range twice cannot
+  duplicate anything.
+* **Damage.** A kline file also records the ranges the exchange proved empty (``gaps_ms``: genuine gaps, time
+  before a listing), and every file its row count (``rows``). A bar inside the coverage that is neither stored nor
+  in a proven gap (a row deleted by hand, a file rewritten by another tool) is fetched again, as is a funding file
+  whose row count changed; rows sharing a time are dropped and fetched again. Each repair is a note of the report.
 * **Pages.** Each request asks for one window ``[s, e)`` of at most ``limit`` rows. A page is validated (types,
   finite positive prices, times strictly increasing, aligned to the timeframe, inside the window) before anything
   is kept; an invalid page is re-requested. What a valid page *proves* is conservative: rows are returned in time

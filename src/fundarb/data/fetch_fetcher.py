@@ -27,8 +27,9 @@ from fundarb.data.exchange_api import (
 )
 from fundarb.data.fetch_args import DAY_MS, FETCH_KINDS, OHLCV, SETTLE_MS, short
 from fundarb.data.fetch_pages import validate_funding, validate_klines
+from fundarb.data.fetch_ranges import Range, complement, dumps, empty_cells, merge
 from fundarb.data.fetch_report import FetchError, FetchReport, FileReport, iso_ms
-from fundarb.data.fetch_store import coverage, read_existing
+from fundarb.data.fetch_store import file_state, spans_metadata
 from fundarb.data.fetch_tiers import fetch_tiers
 from fundarb.data.store import store_path, write_table
 from fundarb.errors import ConfigError, did_you_mean
@@ -50,24 +51,15 @@ class Task:
     start: int
     end: int
     df: pd.DataFrame | None = None
-    covered: tuple[int, int] | None = None
+    spans: list[Range] = field(default_factory=list)  # what the file covers: every row of these is stored
+    gaps: list[Range] = field(default_factory=list)  # klines: what the exchange proved empty
+    written: tuple[list[Range], list[Range]] = ([], [])  # spans and gaps as last written
+    dirty: bool = False
     report: FileReport | None = None
-    meta: dict[str, str] = field(default_factory=dict)
 
-    def segments(self) -> list[tuple[int, int, bool]]:
-        """Ranges to fetch as ``(from, to, is_tail)``: a head before the coverage and a tail after it."""
-        if self.end <= self.start:
-            return []
-        if self.covered is None:
-            return [(self.start, self.end, True)]
-        lo, hi = self.covered
-        segs = []
-        if self.start < lo:
-            segs.append((self.start, lo, False))
-        if self.end > hi:
-            segs.append((hi, self.end, True))
-        return segs
-
+    def segments(self) -> list[Range]:
+        """Ranges of ``[start, end)`` the file does not cover: a head, holes, a tail."""
+        return complement(self.spans, self.start, self.end) if self.end > self.start else []
 
 
 class Fetcher:
@@ -215,10 +207,13 @@ class Fetcher:
                 step = 1 if kind == "funding" else self.tf_ms
                 t = Task(sym, kind, market, path, step, self.since if kind == "funding" else start_k,
                           end_f if kind == "funding" else end_k)
-                t.df, t.meta = read_existing(path)
-                t.covered = coverage(t.df, t.meta, step)
+                state = file_state(path, kind=kind, step=step,
+                                   grid_ms=self.tf_ms if kind != "funding" and self.tf_ms <= DAY_MS else None)
+                t.df, t.spans, t.gaps, t.dirty = state.df, state.spans, state.gaps, state.dirty
+                t.written = (list(t.spans), list(t.gaps))
+                self.report.notes.extend(state.notes)
                 n = 0 if t.df is None else len(t.df)
-                t.report = FileReport(sym, kind, path, rows_before=n, rows=n, target_to=t.end)
+                t.report = FileReport(sym, kind, path, rows_before=n, rows=n, target_from=t.start, target_to=t.end)
                 self._fill_report(t)
                 tasks.append(t)
         return tasks
@@ -230,8 +225,8 @@ class Fetcher:
         if r.rows:
             assert t.df is not None
             r.first, r.last = t.df.index[0], t.df.index[-1]
-        if t.covered is not None:
-            r.covered_from, r.covered_to = t.covered
+        if t.spans:  # the span from which the file is complete (the one holding the start, if any)
+            r.covered_from, r.covered_to = next((sp for sp in t.spans if sp[1] > t.start), t.spans[-1])
 
     def check_symbols(self, tasks: list[Task]) -> list[Task]:
         markets = self.ex.markets
@@ -296,6 +291,8 @@ class Fetcher:
         for t in tasks:
             if t.segments():
                 self.walk(t)
+            elif t.dirty:
+                self.flush(t, [], [])
             assert t.report is not None
             self.report.files.append(t.report)
             if t.report.rows == 0 and t.report.note:
@@ -314,7 +311,7 @@ class Fetcher:
             window = limit * self.tf_ms
         segs = t.segments()
         unit = 3600_000 if t.kind == "funding" else self.tf_ms
-        total = sum(b - a for a, b, _ in segs) // unit
+        total = sum(b - a for a, b in segs) // unit
         bar = tqdm(total=total, desc=f"{t.symbol} {t.kind}", unit="h" if t.kind == "funding" else "bar",
                    disable=not self.progress, leave=False, dynamic_ncols=True)
         pending_t: list[np.ndarray] = []
@@ -327,10 +324,9 @@ class Fetcher:
             pending_v.clear()
             state["n"], state["flushed"] = 0, time.monotonic()
 
+        grid = t.kind != "funding" and self.tf_ms <= DAY_MS
         try:
-            for a, b, is_tail in segs:
-                if t.covered is None:
-                    t.covered = (a, a)
+            for a, b in segs:
                 s = a
                 while s < b:
                     e = b if window is None else min(b, s + window)
@@ -340,18 +336,17 @@ class Fetcher:
                         pending_t.append(times)
                         pending_v.append(vals)
                         state["n"] += len(times)
+                    if grid:
+                        t.gaps = merge(t.gaps + empty_cells(times, s, proven, self.tf_ms))
+                    t.spans = merge([*t.spans, (s, proven)])  # recorded as it goes: a kill loses one chunk at most
                     bar.update((proven - s) // unit)
                     s = proven
-                    if is_tail:
-                        t.covered = (t.covered[0], max(t.covered[1], s))
                     if state["n"] >= self.chunk_rows or time.monotonic() - state["flushed"] >= self.flush_seconds:
                         flush()
-                if not is_tail:
-                    t.covered = (a, t.covered[1])
                 flush()
         finally:
             bar.close()
-            if pending_t or (t.report is not None and t.covered != (t.report.covered_from, t.report.covered_to)):
+            if pending_t or (t.spans, t.gaps) != t.written:
                 flush()
         if t.df is None or t.df.empty:
             assert t.report is not None
@@ -370,13 +365,14 @@ class Fetcher:
             df = df[~df.index.duplicated(keep="last")].sort_index()
         if df is None or df.empty:
             return  # no rows: no file (an empty table would not be a valid store file)
-        assert t.covered is not None
         meta = {"symbol": t.symbol, "exchange": self.exchange, "kind": t.kind, "market": t.market,
-                "covered_from_ms": str(t.covered[0]), "covered_to_ms": str(t.covered[1])}
+                **spans_metadata(t.spans), "rows": str(len(df))}
         if t.kind != "funding":
             meta["timeframe"] = self.timeframe
+            if self.tf_ms <= DAY_MS:
+                meta["gaps_ms"] = dumps(t.gaps)
         write_table(t.path, df, metadata=meta)
-        t.df = df
+        t.df, t.written, t.dirty = df, (list(t.spans), list(t.gaps)), False
         self._fill_report(t)
 
 
