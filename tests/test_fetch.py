@@ -231,6 +231,18 @@ def test_earlier_since_fetches_only_the_head(shared_data: Path, tmp_path: Path) 
         assert_equals_source(out, srv, ("BTC",))
 
 
+def test_until_inside_a_gap_then_later(shared_data: Path, tmp_path: Path) -> None:
+    """An `until` between two bar opens, inside a genuine gap of the spot (none at 02:00 and 03:00 on 2021-04-20):
+    the file covers up to `until`, off the hour; the next run goes on from there on the hourly grid."""
+    out = tmp_path / "data"
+    with served(shared_data, ("BTC",), START, "2021-04-21") as srv:
+        fetch(symbols="BTC", since=START, until="2021-04-20 02:30", out=out, api_url=srv.url, progress=False)
+        meta = json.loads(pq.read_schema(store_path(out, "binance", "BTC/USDT:USDT", "spot")).metadata[b"fundarb"])
+        assert int(meta["covered_to_ms"]) == ms("2021-04-20 02:30")
+        fetch(symbols="BTC", since=START, until="2021-04-21", out=out, api_url=srv.url, progress=False)
+        assert_equals_source(out, srv, ("BTC",))
+
+
 def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "data"

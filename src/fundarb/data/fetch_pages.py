@@ -51,7 +51,7 @@ def validate_klines(rows: Any, *, where: str, kind: str, s: int, e: int, limit: 
             raise MalformedResponse(f"{where}: times are not strictly increasing")
         if times[0] < s:
             raise MalformedResponse(f"{where}: a row opens before the requested start")
-        if tf_ms <= DAY_MS and ((times - s) % tf_ms).any():
+        if tf_ms <= DAY_MS and (times % tf_ms).any():  # bars of a day or less open on the UTC grid
             raise MalformedResponse(f"{where}: a bar time is not on the {timeframe} grid")
     if kind == "mark":
         vals[:, 4] = np.nan  # mark-price klines have no volume

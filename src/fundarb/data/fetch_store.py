@@ -89,7 +89,10 @@ def file_state(path: str, *, kind: str, step: int, grid_ms: int | None) -> FileS
             spans = []
         elif rows is None:  # written without a row count: nothing to check it against, so fetch it again
             spans = []
-    elif grid_ms is not None and spans:
+    elif grid_ms is None:  # bars longer than a day: no grid to find holes on; a repaired file is fetched again
+        if dirty:
+            spans = []
+    elif spans:
         times = np.empty(0, dtype=np.int64) if df is None else df.index.asi8
         holes = missing_bars(times, spans, gaps or [], grid_ms)
         if holes:
