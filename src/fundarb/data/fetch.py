@@ -108,6 +108,7 @@ def fetch(
     chunk_rows: int = 5000,
     flush_seconds: float = 10.0,
     resume_command: str | None = None,
+    rate_limit: bool = True,
 ) -> FetchReport:
     """Download or update spot, perpetual, mark-price OHLCV and funding history into the Parquet store.
 
@@ -143,6 +144,9 @@ def fetch(
         A file is also written at least this often while being fetched.
     resume_command
         The command line shown in error messages to resume (default: the ``fundarb fetch`` equivalent).
+    rate_limit
+        ccxt's rate limiter, which spaces requests by the exchange's published limits. Keep it on against an
+        exchange or anything forwarding to one; turn it off only for a local server of your own (a test double).
 
     Raises
     ------
@@ -164,7 +168,7 @@ def fetch(
     fetcher = Fetcher(exchange=exchange, symbols=sym_list, since=since_ms, until=until_ms, timeframe=timeframe,
                        out=out_s, api_url=api_url, tiers_file=None if tiers_file is None else os.fspath(tiers_file),
                        retry=policy, progress=progress_enabled(progress), timeout=timeout, chunk_rows=chunk_rows,
-                       flush_seconds=flush_seconds, resume_hint=hint)
+                       flush_seconds=flush_seconds, resume_hint=hint, rate_limit=rate_limit)
     base = prepare_out(out_s, exchange)
     with store_lock(base):
         for sym in sym_list:

@@ -67,7 +67,8 @@ class Fetcher:
 
     def __init__(self, *, exchange: str, symbols: list[str], since: int, until: int | None, timeframe: str,
                  out: str, api_url: str | Mapping[str, str] | None, tiers_file: str | None, retry: RetryPolicy,
-                 progress: bool, timeout: float, chunk_rows: int, flush_seconds: float, resume_hint: str) -> None:
+                 progress: bool, timeout: float, chunk_rows: int, flush_seconds: float, resume_hint: str,
+                 rate_limit: bool = True) -> None:
         import ccxt
 
         if exchange not in ccxt.exchanges:
@@ -91,7 +92,7 @@ class Fetcher:
         self.last_status: int | None = None  # HTTP status of the last answer of the call in flight
         self.tasks: list[Task] = []
 
-        ex = getattr(ccxt, exchange)({"enableRateLimit": True, "timeout": int(timeout * 1000)})
+        ex = getattr(ccxt, exchange)({"enableRateLimit": bool(rate_limit), "timeout": int(timeout * 1000)})
         opts = ex.options.get("fetchMarkets")
         ex.options["fetchMarkets"] = dict(opts if isinstance(opts, dict) else {}, types=list(self.profile.market_types))
         apply_api_url(ex, api_url)
