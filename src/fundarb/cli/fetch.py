@@ -72,7 +72,7 @@ def fetch(
         "api_url": api_url_arg(api_url), "tiers_file": tiers_file, "max_retries": max_retries, "timeout": timeout,
         "chunk_rows": chunk_rows}
     if manifest is None and (symbols is None or since is None):
-        raise ConfigError("fetch needs --symbols and --since (or a manifest file such as datasets/binance.toml)")
+        raise ConfigError("fetch needs --symbols and --since, or a manifest such as datasets/binance_btc_eth.toml")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)
     previous = None
     with contextlib.suppress(ValueError):  # SIGTERM: unwind, so the chunk in flight is written (not in a thread)
