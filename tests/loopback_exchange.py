@@ -21,7 +21,9 @@ the bar in progress, which is served like Binance does (the client must drop it)
 
 Faults (:class:`Fault`) sit in a queue; each request consumes the first fault whose ``path`` (a substring) matches and
 whose ``after`` count of matching requests has passed. Kinds: ``"429"`` and ``"418"`` (with ``Retry-After``),
-``"500"``, ``"502"``, ``"503"``, ``"timeout"`` (the response is held ``delay`` seconds), ``"truncate"`` (a 200 whose
+``"500"``, ``"502"``, ``"503"`` (an HTML body), ``"error"`` (HTTP :attr:`Fault.status` with Binance's JSON error
+body for :attr:`Fault.code`, e.g. 503 with ``{"code": -1001, "msg": "Internal error; ..."}``, or an HTML body when
+``code`` is None), ``"timeout"`` (the response is held ``delay`` seconds), ``"truncate"`` (a 200 whose
 JSON body is cut in half, with a matching Content-Length), ``"reset"`` (status line and half the body, then a TCP
 reset), ``"malformed"`` (a 200 with a valid JSON body whose content is wrong: a price that is not a number),
 ``"unordered"`` (rows out of order), ``"duplicate"`` (one time twice, with different values), ``"short"`` (a valid
@@ -46,7 +48,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 
-__all__ = ["SHARED_DATA", "Fault", "LoopbackExchange", "source_frame"]
+__all__ = ["BINANCE_MESSAGES", "SHARED_DATA", "Fault", "LoopbackExchange", "source_frame"]
 
 SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 HOUR_MS = 3_600_000
@@ -90,6 +92,8 @@ class Fault:
         ``Retry-After`` header (seconds) for 429/418.
     delay
         Seconds the response is held for ``"timeout"``.
+    status, code
+        HTTP status and Binance error code of an ``"error"`` answer (code None: an HTML body).
     """
 
     kind: str
@@ -98,6 +102,8 @@ class Fault:
     times: int = 1
     retry_after: int | None = 1
     delay: float = 2.0
+    status: int = 503
+    code: int | None = None
     seen: int = field(default=0, repr=False)
 
 
@@ -131,6 +137,13 @@ class _Handler(BaseHTTPRequestHandler):
                               headers)
         if fault is not None and fault.kind in ("500", "502", "503"):
             return self._raw(int(fault.kind), b"<html><body>upstream error</body></html>", "text/html")
+        if fault is not None and fault.kind == "error":
+            headers = {"Retry-After": str(fault.retry_after)} if fault.status in (418, 429) and \
+                fault.retry_after is not None else {}
+            if fault.code is None:
+                return self._raw(fault.status, b"<html><body>error</body></html>", "text/html", headers)
+            msg = BINANCE_MESSAGES.get(fault.code, "An unknown error occurred while processing the request.")
+            return self._json(fault.status, {"code": fault.code, "msg": msg}, headers)
         if fault is not None and fault.kind == "timeout":
             time.sleep(fault.delay)
         try:
@@ -179,6 +192,16 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError, ValueError):
             super().finish()
 
+
+BINANCE_MESSAGES = {
+    -1000: "An unknown error occurred while processing the request.",
+    -1001: "Internal error; unable to process your request. Please try again.",
+    -1003: "Too many requests; current limit is 2400 request weight per 1 MINUTE.",
+    -1007: "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+    -1121: "Invalid symbol.",
+    -1130: "Data sent for parameter 'limit' is not valid.",
+}
+"""Binance's own texts for the error codes the loopback sends."""
 
 _CONTENT_FAULTS = ("malformed", "unordered", "duplicate", "short")
 

@@ -3,6 +3,7 @@ ccxt unmodified, pointed at 127.0.0.1 with ``api_url``; no other traffic."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,23 +11,29 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from fundarb.data import fetch as fetch_mod
+from fundarb.cli import main as cli_main
+from fundarb.data import fetch_args
 from fundarb.data.fetch import (
     FetchError,
+    FetchReport,
     RetryPolicy,
     apply_api_url,
-    fetch,
     fetch_manifest,
-    main,
     read_manifest,
 )
+from fundarb.data.fetch import fetch as fetch_data
+from fundarb.data.fetch_fetcher import Fetcher
+from fundarb.data.fetch_report import iso_ms
 from fundarb.data.store import load_store, store_path
 from fundarb.errors import ConfigError
 from loopback_exchange import SHARED_DATA, Fault, LoopbackExchange
@@ -34,6 +41,8 @@ from loopback_exchange import SHARED_DATA, Fault, LoopbackExchange
 ROOT = Path(__file__).resolve().parents[1]
 TIERS = SHARED_DATA / "binance" / "leverage_tiers.json"
 KINDS = ("spot", "perp", "mark", "funding")
+PATHS = {"spot": "/api/v3/klines", "perp": "/fapi/v1/klines", "mark": "/fapi/v1/markPriceKlines",
+         "funding": "/fapi/v1/fundingRate"}
 START, END = "2021-04-01", "2021-06-01"  # spot has two genuine gaps in here (2021-04-20, 2021-04-25)
 
 
@@ -63,6 +72,12 @@ def sleeps() -> list[float]:
 def retry(sleeps: list[float]) -> RetryPolicy:
     """Backoff that records its delays instead of sleeping."""
     return RetryPolicy(sleep=sleeps.append)
+
+
+def fetch(**kw: Any) -> FetchReport:
+    """:func:`fetch` against the loopback server, with ccxt's rate limiter off: it paces a real exchange, and
+    127.0.0.1 is not one (the command-line runs keep it on)."""
+    return fetch_data(**{"rate_limit": False, **kw})
 
 
 def served(shared_data: Path, bases: tuple[str, ...] = ("BTC", "ETH"), start: str = START, end: str = END,
@@ -224,12 +239,24 @@ def test_earlier_since_fetches_only_the_head(shared_data: Path, tmp_path: Path) 
         assert_equals_source(out, srv, ("BTC",))
 
 
+def test_until_inside_a_gap_then_later(shared_data: Path, tmp_path: Path) -> None:
+    """An `until` between two bar opens, inside a genuine gap of the spot (none at 02:00 and 03:00 on 2021-04-20):
+    the file covers up to `until`, off the hour; the next run goes on from there on the hourly grid."""
+    out = tmp_path / "data"
+    with served(shared_data, ("BTC",), START, "2021-04-21") as srv:
+        fetch(symbols="BTC", since=START, until="2021-04-20 02:30", out=out, api_url=srv.url, progress=False)
+        meta = json.loads(pq.read_schema(store_path(out, "binance", "BTC/USDT:USDT", "spot")).metadata[b"fundarb"])
+        assert int(meta["covered_to_ms"]) == ms("2021-04-20 02:30")
+        fetch(symbols="BTC", since=START, until="2021-04-21", out=out, api_url=srv.url, progress=False)
+        assert_equals_source(out, srv, ("BTC",))
+
+
 def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "data"
     now = ms("2021-05-10 13:30")
     with served(shared_data, ("BTC",), now=now) as srv:  # the server shows the bar in progress, like Binance
-        monkeypatch.setattr(fetch_mod, "_now_ms", lambda: now)
+        monkeypatch.setattr(fetch_args, "now_ms", lambda: now)
         fetch(symbols="BTC", since="2021-05-01", out=out, api_url=srv.url, progress=False)
         for kind in ("spot", "perp", "mark"):
             last = stored(out, "BTC", kind).index[-1]
@@ -238,7 +265,7 @@ def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Pa
         assert stored(out, "BTC", "funding").index[-1] == pd.Timestamp("2021-05-10 08:00", tz="UTC")
         later = ms("2021-05-20 00:10")
         srv.now_ms = later
-        monkeypatch.setattr(fetch_mod, "_now_ms", lambda: later)
+        monkeypatch.setattr(fetch_args, "now_ms", lambda: later)
         fetch(symbols="BTC", since="2021-05-01", out=out, api_url=srv.url, progress=False)
     for kind in KINDS:
         got = stored(out, "BTC", kind)
@@ -247,6 +274,60 @@ def test_only_closed_candles_and_settled_funding(shared_data: Path, tmp_path: Pa
                                              "2021-05-19 23:00"]
         assert got.index.equals(want.index), kind
         np.testing.assert_array_equal(got.iloc[:, 0].to_numpy(), want["open"].to_numpy())
+
+
+def _rewrite(out: Path, base: str, kind: str, edit: Callable[[pa.Table], pa.Table]) -> None:
+    """Change a store file's rows behind fetch's back, keeping its metadata."""
+    path = store_path(out, "binance", f"{base}/USDT:USDT", kind)
+    pq.write_table(edit(pq.read_table(path)), path)
+
+
+def _without(table: pa.Table, start: str, end: str) -> pa.Table:
+    t = table.column("time").cast(pa.int64()).to_numpy()
+    return table.filter(pa.array((t < ms(start)) | (t >= ms(end))))
+
+
+def test_holes_and_duplicates_in_a_store_file_are_repaired(shared_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    end = "2021-05-01"
+    with served(shared_data, ("BTC",), START, end) as srv:
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        _rewrite(out, "BTC", "spot", lambda t: _without(t, "2021-04-10 05:00", "2021-04-10 09:00"))
+        _rewrite(out, "BTC", "perp", lambda t: _without(t, "2021-04-01", "2021-04-01 03:00"))  # at the very start
+        _rewrite(out, "BTC", "funding", lambda t: _without(t, "2021-04-20", "2021-04-20 01:00"))
+        _rewrite(out, "BTC", "mark", lambda t: pa.concat_tables(  # two rows stored twice
+            [t, _without(t, "2021-01-01", "2021-04-15").slice(0, 2)]).sort_by("time"))
+        assert pq.read_table(store_path(out, "binance", "BTC/USDT:USDT", "mark")).num_rows == 722
+        srv.reset_log()
+        report = fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert_equals_source(out, srv, ("BTC",))
+        # only the damage was asked for (the spot's genuine gaps are remembered as such, not asked again)
+        assert starts(srv, PATHS["spot"]) == [ms("2021-04-10 05:00")]
+        assert starts(srv, PATHS["perp"]) == [ms(START)]
+        assert starts(srv, PATHS["mark"])[0] == ms("2021-04-15")
+        assert starts(srv, PATHS["funding"])[0] == ms(START)  # funding is fetched again whole (a few requests)
+        notes = "\n".join(report.notes)
+        assert "4 bars missing inside the stored range (first 2021-04-10 05:00)" in notes
+        assert "4 rows share a time (first 2021-04-15 00:00)" in notes
+        assert "funding.parquet: 90 rows were written, 89 are there" in notes
+        srv.reset_log()
+        again = fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert srv.requests == [] and not [n for n in again.notes if "fetched again" in n]
+
+
+def test_store_file_without_fetch_metadata_is_checked_against_the_exchange(shared_data: Path, tmp_path: Path) -> None:
+    """A file rewritten by another tool (pandas) loses fetch's metadata: missing bars are asked again."""
+    out = tmp_path / "data"
+    end = "2021-04-10"
+    with served(shared_data, ("BTC",), START, end) as srv:
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        path = store_path(out, "binance", "BTC/USDT:USDT", "perp")
+        df = pd.read_parquet(path)
+        df.drop(index=[5, 6, 100]).to_parquet(path)
+        srv.reset_log()
+        fetch(symbols="BTC", since=START, until=end, out=out, api_url=srv.url, progress=False)
+        assert starts(srv, PATHS["perp"]) == [ms(START) + 5 * 3_600_000, ms(START) + 100 * 3_600_000]
+        assert_equals_source(out, srv, ("BTC",))
 
 
 # ----------------------------------------------------------------------------------------------- faults
@@ -354,6 +435,45 @@ def test_retry_after_beyond_limit_gives_up_at_once(shared_data: Path, tmp_path: 
     assert sleeps == []
 
 
+SHORT_END = "2021-04-03"  # 48 bars: one request per kind
+
+
+def test_exchange_side_transient_errors_are_retried(shared_data: Path, tmp_path: Path, sleeps: list[float]) -> None:
+    """Every class of "try again" answer, one after the other on the same requests, then the pages: all retried."""
+    out = tmp_path / "data"
+    server_errors = [(503, -1001),  # Binance's "Internal error; ... Please try again." (ccxt: OperationFailed)
+                     (500, -1000), (504, -1121), (502, None)]  # any 5xx, whatever the body says
+    rate_limits = [(429, None), (418, -1003)]  # without Retry-After: backoff
+    codes = [(400, -1003), (408, -1007), (400, -1001)]  # Binance's transient codes, whatever the status
+    with served(shared_data, ("BTC",), START, SHORT_END) as srv:
+        for path, cases in (("/fapi/v1/klines?", server_errors), ("/api/v3/klines", rate_limits),
+                            ("/fapi/v1/fundingRate", codes)):
+            srv.add_faults(*(Fault("error", path, status=st, code=c, retry_after=None) for st, c in cases))
+        fetch(symbols="BTC", since=START, until=SHORT_END, out=out, api_url=srv.url, progress=False,
+              retry=RetryPolicy(max_tries=5, sleep=sleeps.append))
+        assert srv.pending_faults() == []
+        assert len(starts(srv, "/fapi/v1/klines")) == 5 and len(starts(srv, "/api/v3/klines")) == 3
+        assert_equals_source(out, srv, ("BTC",))
+    assert len(sleeps) == 9
+
+
+@pytest.mark.parametrize(("status", "code", "says"), [
+    (400, -1130, "BadRequest"),  # a plain 400: the request is wrong, asking again cannot help
+    (400, None, "HTTP 400"),  # ccxt reads a bare 400 as ExchangeNotAvailable (a NetworkError): still not retried
+    (404, None, "HTTP 404"),
+])
+def test_other_client_errors_are_not_retried(status: int, code: int | None, says: str, shared_data: Path,
+                                             tmp_path: Path, retry: RetryPolicy, sleeps: list[float]) -> None:
+    with served(shared_data, ("BTC",), START, SHORT_END) as srv:
+        srv.add_faults(Fault("error", "/fapi/v1/klines?", times=5, status=status, code=code))
+        with pytest.raises(FetchError, match=says) as info:
+            fetch(symbols="BTC", since=START, until=SHORT_END, out=tmp_path, api_url=srv.url, retry=retry,
+                  progress=False)
+        assert len(starts(srv, "/fapi/v1/klines")) == 1
+    assert sleeps == []
+    assert "gave up" not in str(info.value) and "To resume" in str(info.value)
+
+
 def test_retry_policy() -> None:
     p = RetryPolicy(max_tries=4, base_delay=1.0, factor=2.0, max_delay=3.0, jitter=0.0, max_retry_after=60)
     assert [p.delay(i) for i in (1, 2, 3, 4)] == [1.0, 2.0, 3.0, None]
@@ -364,9 +484,9 @@ def test_retry_policy() -> None:
 
 
 # ----------------------------------------------------------------------------------------------- SIGKILL
-def _cli(url: str, out: Path, until: str = "2021-06-01") -> list[str]:
-    return [sys.executable, "-m", "fundarb.data.fetch", "--exchange", "binance",
-            "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT", "--since", "2021-01-01", "--until", until, "--out", str(out),
+def _cli(url: str, out: Path, since: str = "2021-01-01", until: str = "2021-06-01") -> list[str]:
+    return [sys.executable, "-m", "fundarb", "fetch", "--exchange", "binance",
+            "--symbols", "BTC/USDT:USDT,ETH/USDT:USDT", "--since", since, "--until", until, "--out", str(out),
             "--api-url", url, "--tiers-file", str(TIERS), "--chunk-rows", "400", "--no-progress"]
 
 
@@ -380,20 +500,37 @@ def _parquets(out: Path) -> int:
     return sum(1 for _ in out.rglob("*.parquet"))
 
 
-def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: Path) -> None:
+def _head_progress(out: Path) -> dict[str, int]:
+    """Per file, where a backward extension (a head) has got to, as recorded in the file."""
+    got = {}
+    for name, path in store_files(out).items():
+        if name.endswith(".parquet"):
+            with contextlib.suppress(OSError, ValueError):  # a file being renamed over
+                meta = json.loads(pq.read_schema(path).metadata[b"fundarb"])
+                if "partial_ms" in meta:
+                    got[name] = json.loads(meta["partial_ms"])[0][1]
+    return got
+
+
+def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], object]) -> None:
+    deadline = time.monotonic() + 60
+    while not ready() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, f"fetch ended before it could be killed: {proc.communicate()}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     killed, ref = tmp_path / "killed", tmp_path / "ref"
     with served(shared_data, start="2021-01-01", end="2021-06-01", latency=0.03) as srv:
         # kill twice, at different moments: after the first file, then in the middle of the second symbol
         for at_least in (1, 5):
-            proc = subprocess.Popen(_cli(srv.url, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE)
-            deadline = time.monotonic() + 60
-            while _parquets(killed) < at_least and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-            assert proc.poll() is None, f"fetch ended before it could be killed: {proc.communicate()}"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait(timeout=10)
-            assert proc.returncode == -signal.SIGKILL
+            proc = subprocess.Popen(_cli(srv.url, killed, since="2021-03-01"), cwd=ROOT, env=_env(),
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _kill_when(proc, lambda n=at_least: _parquets(killed) >= n)  # type: ignore[misc]
         partial = {k: pq.read_table(v).num_rows for k, v in store_files(killed).items() if k.endswith(".parquet")}
         assert 0 < len(partial) < 8
         # every file a killed run left is readable and valid (atomic writes), possibly short
@@ -401,12 +538,25 @@ def test_sigkill_then_resume_equals_uninterrupted(shared_data: Path, tmp_path: P
             if name.endswith(".parquet"):
                 df = pq.read_table(path).to_pandas()
                 assert df["time"].is_monotonic_increasing and df["time"].is_unique
-        resumed = subprocess.run(_cli(srv.url, killed), cwd=ROOT, env=_env(), capture_output=True, text=True,
-                                 timeout=120)
-        assert resumed.returncode == 0, resumed.stderr
-        whole = subprocess.run(_cli(srv.url, ref), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
-        assert whole.returncode == 0, whole.stderr
-        assert "fetched binance" in whole.stdout
+        srv.latency = 0.0
+        assert cli_main(_cli(srv.url, killed, since="2021-03-01")[3:]) == 0  # resumed (in this process)
+        assert "fetched binance" in capsys.readouterr().out
+        # an earlier --since extends every file backwards (a head); killed there, it keeps what it got
+        srv.latency = 0.1
+        proc = subprocess.Popen(_cli(srv.url, killed), cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        _kill_when(proc, lambda: _head_progress(killed))
+        progress = _head_progress(killed)
+        srv.latency = 0.0
+        srv.reset_log()
+        fetch(symbols="BTC,ETH", since="2021-01-01", until="2021-06-01", out=killed, api_url=srv.url,
+              tiers_file=TIERS, progress=False)
+        for name, done in progress.items():
+            sym, kind = name.split("/")[1].split("_")[0] + "USDT", name.split("/")[2].split("-")[0].split(".")[0]
+            asked = [int(q["startTime"]) for p, q in srv.data_requests() if p == PATHS[kind] and q["symbol"] == sym]
+            assert asked and min(asked) == done, f"{name}: the head was fetched again before {iso_ms(done)}"
+        fetch(symbols="BTC,ETH", since="2021-01-01", until="2021-06-01", out=ref, api_url=srv.url,
+              tiers_file=TIERS, progress=False)
     assert not [p for p in killed.rglob("*.tmp")], "temporary files left behind"
     assert_same_store(killed, ref)
     assert_equals_source(ref, srv)
@@ -441,7 +591,7 @@ def test_api_url_rewrites_every_endpoint() -> None:
 def test_bybit_and_okx_are_set_up_the_same_way(tmp_path: Path) -> None:
     """No exchange but Binance is served here; check what can be checked offline: endpoints, limits, options."""
     for name, market_types in (("bybit", ["spot", "linear"]), ("okx", ["spot", "swap"])):
-        f = fetch_mod._Fetcher(exchange=name, symbols=["BTC/USDT:USDT"], since=0, until=None, timeframe="1h",
+        f = Fetcher(exchange=name, symbols=["BTC/USDT:USDT"], since=0, until=None, timeframe="1h",
                                out=str(tmp_path), api_url="http://127.0.0.1:9", tiers_file=None, retry=RetryPolicy(),
                                progress=False, timeout=1.0, chunk_rows=10, flush_seconds=1.0, resume_hint="")
         assert f.ex.options["fetchMarkets"]["types"] == market_types
@@ -460,20 +610,22 @@ def test_manifest_and_command_line(shared_data: Path, tmp_path: Path, capsys: py
         manifest.write_text(f'exchange = "binance"\nsymbols = ["BTC/USDT:USDT"]\nsince = "{START}"\n'
                             f'until = "2021-05-01"\ntimeframe = "1h"\nout = "{out}"\napi_url = "{srv.url}"\n'
                             f'tiers_file = "{TIERS}"\n')
-        report = fetch_manifest(manifest, progress=False)
+        report = fetch_manifest(manifest, progress=False, rate_limit=False)
         assert report.tiers_path is not None and report.rows_added > 0
-        assert main(["--exchange", "binance", "--symbols", "BTC", "--since", START, "--until", "2021-05-01",
-                     "--out", str(ref), "--api-url", srv.url, "--tiers-file", str(TIERS), "--no-progress"]) == 0
+        assert cli_main(["fetch", "--exchange", "binance", "--symbols", "BTC", "--since", START,
+                         "--until", "2021-05-01", "--out", str(ref), "--api-url", srv.url,
+                         "--tiers-file", str(TIERS), "--no-progress"]) == 0
         assert "fetched binance" in capsys.readouterr().out
-        assert main([str(manifest)]) == 0  # nothing new
+        assert cli_main(["fetch", str(manifest)]) == 0  # nothing new
         assert "0 new rows, 0 requests" in capsys.readouterr().out
     assert_same_store(out, ref)
     bad = tmp_path / "bad.toml"
     bad.write_text('symbols = ["BTC"]\nsince = "2021-01-01"\nexchnage = "binance"\n')
     with pytest.raises(ConfigError, match="did you mean 'exchange'"):
         read_manifest(bad)
-    assert main([str(bad)]) == 1
-    assert main(["--symbols", "BTC", "--since", "2021-02-01", "--until", "2021-01-01", "--out", str(tmp_path)]) == 1
+    assert cli_main(["fetch", str(bad)]) == 2
+    assert cli_main(["fetch", "--symbols", "BTC", "--since", "2021-02-01", "--until", "2021-01-01",
+                     "--out", str(tmp_path)]) == 2
 
 
 def test_manifest_table_and_api_url_mapping(shared_data: Path, tmp_path: Path) -> None:
@@ -483,7 +635,7 @@ def test_manifest_table_and_api_url_mapping(shared_data: Path, tmp_path: Path) -
         manifest.write_text(
             f'[fetch]\nsymbols = ["BTC"]\nsince = "{START}"\nuntil = "2021-04-10"\nout = "{out}"\n'
             f'api_url = {{ "*" = "{srv.url}", fapiPublic = "{srv.url}/fapi/v1" }}\n')
-        fetch_manifest(manifest, progress=False)
+        fetch_manifest(manifest, progress=False, rate_limit=False)
         assert_equals_source(out, srv, ("BTC",))
 
 
@@ -495,12 +647,12 @@ def test_unknown_symbol_is_named(shared_data: Path, tmp_path: Path) -> None:
 def test_progress_bars_only_on_request_or_terminal(shared_data: Path, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    assert fetch_mod._progress_enabled(None) is False  # pytest's stderr is not a terminal
-    assert fetch_mod._progress_enabled(True) is True
+    assert fetch_args.progress_enabled(None) is False  # pytest's stderr is not a terminal
+    assert fetch_args.progress_enabled(True) is True
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    assert fetch_mod._progress_enabled(None) is True
+    assert fetch_args.progress_enabled(None) is True
     monkeypatch.setenv("CI", "true")
-    assert fetch_mod._progress_enabled(None) is False
+    assert fetch_args.progress_enabled(None) is False
     monkeypatch.delenv("CI")
     with served(shared_data, ("BTC",), START, "2021-04-10") as srv:
         fetch(symbols="BTC", since=START, until="2021-04-05", out=tmp_path / "a", api_url=srv.url, progress=True)
@@ -549,7 +701,6 @@ def test_fundarb_cli_fetch_then_load_and_backtest(shared_data: Path, tmp_path: P
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """The user's path: `fundarb fetch …`, then the store loads and backtests."""
     import fundarb as fa
-    from fundarb.cli import main as cli_main
 
     out = tmp_path / "data"
     with served(shared_data, ("BTC",), START, "2021-05-01") as srv:
@@ -561,3 +712,49 @@ def test_fundarb_cli_fetch_then_load_and_backtest(shared_data: Path, tmp_path: P
     market = fa.load_store(out, "BTC/USDT:USDT")
     r = fa.backtest(market, 1, costs=fa.Costs.zero())
     assert r.identity_error() < 1e-9 and r.totals_frame()["funding"].iloc[0] > 0
+
+
+# ----------------------------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(("change", "says"), [
+    ({"--exchange": "binanse"}, "did you mean 'binance'"),
+    ({"--timeout": "0"}, "timeout must be a number > 0"),
+    ({"--timeout": "-3"}, "timeout must be a number > 0"),
+    ({"--chunk-rows": "0"}, "chunk_rows must be an integer >= 1"),
+    ({"--max-retries": "-1"}, "max_retries must be an integer >= 0"),
+    ({"--since": "yesterday"}, "since: cannot read date 'yesterday'"),
+    ({"--until": "2023-13-45"}, "until: cannot read date '2023-13-45'"),
+    ({"--since": "0001-01-01"}, "before 1970-01-01"),
+    ({"--until": "3000-01-01"}, "outside what pandas can represent"),
+    ({"--since": "2021-03-01"}, "must be after since"),
+    ({"--symbols": ""}, "names no symbol"),
+    ({"--symbols": ",,"}, "names no symbol"),
+    ({"--symbols": None}, "needs --symbols and --since"),
+    ({"--timeframe": "7m"}, "has no timeframe '7m'"),
+    ({"--api-url": "127.0.0.1:9"}, "api_url must be an http(s) URL"),
+    ({"--out": "FILE"}, "is a file, not a directory"),
+    ({"--out": "FILE/sub"}, "is a file, not a directory"),
+    ({"--out": "UNWRITABLE"}, "is not writable"),
+])
+def test_bad_arguments_are_one_error_line_exit_2_before_any_request(
+        change: dict[str, str | None], says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(self: socket.socket, address: object) -> None:
+        raise AssertionError(f"a bad argument reached the network: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    (tmp_path / "file").write_text("not a directory")
+    if os.geteuid() == 0:
+        unwritable = "/sys/fundarb-fetch-test"  # root writes anywhere else; sysfs refuses a new directory
+    else:
+        (tmp_path / "ro").mkdir(mode=0o500)
+        unwritable = str(tmp_path / "ro" / "data")
+    paths = {"FILE": str(tmp_path / "file"), "FILE/sub": str(tmp_path / "file" / "sub"), "UNWRITABLE": unwritable}
+    opts: dict[str, str | None] = {"--symbols": "BTC", "--since": "2021-01-01", "--until": "2021-02-01",
+                                   "--out": str(tmp_path / "data"), "--api-url": "http://127.0.0.1:9"}
+    opts.update({k: paths.get(v, v) if v is not None else None for k, v in change.items()})
+    argv = ["fetch"] + [x for k, v in opts.items() if v is not None for x in (k, v)]
+    assert cli_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert says in err
+    assert not os.path.exists(tmp_path / "data" / "binance" / "BTC_USDT_USDT")

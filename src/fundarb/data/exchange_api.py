@@ -4,6 +4,7 @@ policy of :mod:`fundarb.data.fetch` (backoff with jitter, ``Retry-After``)."""
 from __future__ import annotations
 
 import email.utils
+import json
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -13,8 +14,8 @@ from urllib.parse import urlsplit
 
 from fundarb.errors import ConfigError, did_you_mean
 
-__all__ = ["PROFILES", "ExchangeProfile", "MalformedResponse", "RetryPolicy", "apply_api_url", "is_loopback",
-           "retry_after_seconds"]
+__all__ = ["PROFILES", "ExchangeProfile", "MalformedResponse", "RetryPolicy", "TransientResponse", "apply_api_url",
+           "is_loopback", "retry_after_seconds", "transient_reason"]
 
 
 # --------------------------------------------------------------------------------------------------- exchanges
@@ -37,6 +38,9 @@ class ExchangeProfile:
     tiers
         How leverage tiers are served publicly: ``"all"`` (``fetch_leverage_tiers``), ``"market"``
         (``fetch_market_leverage_tiers`` per symbol) or None (private: read from ``tiers_file``).
+    transient_codes
+        Error codes of the exchange's JSON body (``{"code": ..., "msg": ...}``) that mean "try again", whatever
+        the HTTP status. Any 5xx, 429 and 418 are retried on every exchange.
     """
 
     market_types: tuple[str, ...] = ("spot", "linear")
@@ -44,12 +48,15 @@ class ExchangeProfile:
     funding_window_hours: int | None = 100
     kline_limits: Mapping[str, int] = field(default_factory=dict)
     tiers: str | None = None
+    transient_codes: frozenset[int] = frozenset()
 
 
 PROFILES: dict[str, ExchangeProfile] = {
     # klines: ccxt's features (spot 1000, USDT-M 500); funding: 1000 per request, ascending from startTime;
     # leverage brackets are a signed (private) endpoint
-    "binance": ExchangeProfile(("spot", "linear"), funding_limit=1000, funding_window_hours=None, tiers=None),
+    # -1000 unknown error, -1001 internal error/disconnected, -1003 too many requests, -1007 backend timeout
+    "binance": ExchangeProfile(("spot", "linear"), funding_limit=1000, funding_window_hours=None, tiers=None,
+                               transient_codes=frozenset({-1000, -1001, -1003, -1007})),
     # v5 market endpoints return the newest rows of a window; 200 funding rows at most; risk limits are public
     "bybit": ExchangeProfile(("spot", "linear"), funding_limit=200, funding_window_hours=200, tiers="all"),
     # history-candles serve 100 rows at most; funding history 100; position tiers are public, per instrument
@@ -113,6 +120,54 @@ def is_loopback(api_url: str | Mapping[str, str] | None) -> bool:
 # --------------------------------------------------------------------------------------------------- retries
 class MalformedResponse(Exception):
     """A response that is not valid JSON or whose content fails validation; it is retried, never stored."""
+
+
+class TransientResponse(Exception):
+    """An HTTP answer by which the exchange means "try again" (see :func:`transient_reason`); it is retried.
+
+    Attributes
+    ----------
+    status
+        The HTTP status.
+    retry_after
+        Seconds asked by a ``Retry-After`` header, if any.
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+RETRY_STATUSES = frozenset({418, 429})
+
+
+def transient_reason(status: int, body: object, codes: frozenset[int] = frozenset()) -> str | None:
+    """Why an HTTP answer is worth retrying, or None: any 5xx, 429 or 418 whatever the body, or an error code of
+    ``codes`` in a JSON body ``{"code": ..., "msg": ...}``. Other 4xx are the request's own fault: never retried.
+    """
+    if status >= 500 or status in RETRY_STATUSES:
+        return f"HTTP {status}"
+    code = _body_code(body)
+    if code is not None and code in codes:
+        return f"HTTP {status} with error code {code}"
+    return None
+
+
+def _body_code(body: object) -> int | None:
+    if not isinstance(body, str | bytes) or not body:
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    code = doc.get("code") if isinstance(doc, dict) else None
+    if isinstance(code, bool):
+        return None
+    try:
+        return int(code)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 @dataclass

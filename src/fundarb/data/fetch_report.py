@@ -39,6 +39,7 @@ class FileReport:
     requests: int = 0
     target_to: int | None = None
     note: str = ""
+    target_from: int | None = None
 
     @property
     def rows_added(self) -> int:
@@ -46,7 +47,9 @@ class FileReport:
 
     @property
     def complete(self) -> bool:
-        return self.target_to is not None and self.covered_to is not None and self.covered_to >= self.target_to
+        if self.target_to is None or self.covered_to is None or self.covered_to < self.target_to:
+            return False
+        return self.target_from is None or (self.covered_from is not None and self.covered_from <= self.target_from)
 
     def describe(self) -> str:
         span = f"{iso(self.first)} → {iso(self.last)}" if self.rows else "no rows"
