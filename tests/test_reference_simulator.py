@@ -229,99 +229,98 @@ def test_ten_bar_hand_computed():
     # t0: target 0, flat.
     assert eq[0] == 1000.0
 
-    # t1: funding 0.0001 but no position coming in -> nothing. Entry at 100:
-    #   N = 1000·4/5 = 800, q = 8; a = 8, b = −8, entry 100; cash 1000 − 800 = 200 -> MB = 800/4 = 200,
-    #   cash 0; spot fee 0.001·800 = 0.8 from cash, perp fee 0.0005·800 = 0.4 from MB.
-    #   cash −0.8, MB 199.6, fees 1.2. Close S = M = 101: equity −0.8 + 808 + 199.6 − 8 = 998.8.
-    assert close(res["spot_qty"][1], 8.0) and close(res["perp_qty"][1], -8.0)
-    assert close(res["cash"][1], -0.8) and close(res["margin_balance"][1], 199.6)
-    assert close(res["fees"][1], 1.2)
+    # t1: funding 0.0001 but no position coming in -> nothing. Entry at 100, sized net of its own
+    #   costs (engine.md): cost(q) = q·(100·0.001 + 100·0.0005) = 0.15·q, q = 0.8·(1000 − 0.15·q)/100
+    #   -> q = 800/(100 + 0.8·0.15) = 800/100.12. a = q, b = −q, entry 100.
+    #   Spot buy 100q, transfer MB = N/4 = 25q, spot fee 0.1q from cash: cash = 1000 − 125.1q
+    #   (= the perp fee 0.05q: the spot wallet keeps exactly the perp leg's cost); MB = 25q − 0.05q.
+    #   Close S = M = 101: equity = 1000 − 125.1q + 101q + 24.95q − q = 1000 − 0.15q.
+    q = 800.0 / 100.12
+    assert close(q, 7.990411506192569)
+    assert close(res["spot_qty"][1], q) and close(res["perp_qty"][1], -q)
+    assert close(res["cash"][1], 1000.0 - 125.1 * q) and close(res["cash"][1], 0.05 * q)
+    assert close(res["margin_balance"][1], 24.95 * q)
+    assert close(res["fees"][1], 0.15 * q)
     assert close(res["funding"][1], 0.0)
-    assert close(eq[1], 998.8)
+    assert close(eq[1], 1000.0 - 0.15 * q) and close(eq[1], 998.8014382740711)
 
-    # t2: funding 0.001 at mark open 102: f = −b·m·r = 8·102·0.001 = 0.816 -> MB 200.416.
-    #   Close 103 both: equity −0.8 + 824 + 200.416 − 24 = 999.616.
-    assert close(res["funding"][2], 0.816)
-    assert close(res["margin_balance"][2], 200.416)
-    assert close(eq[2], 999.616)
+    # t2: funding 0.001 at mark open 102: f = −b·m·r = 0.102q -> MB 25.052q.
+    #   Close 103 both: equity 1000 − 0.15q + 0.102q.
+    assert close(res["funding"][2], 0.102 * q)
+    assert close(res["margin_balance"][2], 25.052 * q)
+    assert close(eq[2], 1000.0 - 0.048 * q)
 
-    # t3: no funding. Close S = 110, M = 111 (basis widens): equity −0.8 + 880 + 200.416 − 88 = 991.616.
-    #   spot_pnl 8·10 = 80, perp_pnl −8·11 = −88. Adverse mark 112: 200.416 − 96 > 8·112·0.01.
-    assert close(res["spot_pnl"][3], 80.0) and close(res["perp_pnl"][3], -88.0)
-    assert close(eq[3], 991.616)
+    # t3: no funding. Close S = 110, M = 111 (basis widens): spot_pnl 10q, perp_pnl −11q,
+    #   equity 1000 − 1.048q. Adverse mark 112: 25.052q − 12q > 0.01·112q.
+    assert close(res["spot_pnl"][3], 10.0 * q) and close(res["perp_pnl"][3], -11.0 * q)
+    assert close(eq[3], 1000.0 - 1.048 * q)
 
-    # t4: funding −0.0005 at mark open 112: f = 8·112·(−0.0005) = −0.448 -> MB 199.968.
-    #   Close 115 both: equity −0.8 + 920 + 199.968 − 120 = 999.168.
-    assert close(res["funding"][4], 0.816 - 0.448)
-    assert close(eq[4], 999.168)
+    # t4: funding −0.0005 at mark open 112: f = q·112·(−0.0005) = −0.056q -> MB 24.996q.
+    #   Close 115 both: equity 1000 − 125.1q + 115q + 24.996q − 15q = 1000 − 0.104q.
+    assert close(res["funding"][4], 0.046 * q)
+    assert close(eq[4], 1000.0 - 0.104 * q) and close(eq[4], 999.168997203356)
 
-    # t5: close 120 both: equity −0.8 + 960 + 199.968 − 160 = 999.168 (hedged).
-    #   Adverse 121: 199.968 − 168 = 31.968 > 9.68, no liquidation.
-    assert close(eq[5], 999.168)
-    assert res["liquidation_fees"][5] == 0.0 and close(res["perp_qty"][5], -8.0)
+    # t5: close 120 both: same equity (hedged). Adverse 121: 24.996q − 21q > 1.21q, no liquidation.
+    assert close(eq[5], 1000.0 - 0.104 * q)
+    assert res["liquidation_fees"][5] == 0.0 and close(res["perp_qty"][5], -q)
 
-    # t6: funding 0.0002 at mark open 122: f = 8·122·0.0002 = 0.1952 -> MB 200.1632.
-    #   Open 122: spot_pnl 160 + 16 = 176, perp_pnl −160 − 16 = −176.
-    #   Adverse mark 130: 200.1632 − 8·30 = −39.84 ≤ MM = 10.4 -> liquidated.
-    #   P = (MB + cum − b·entry)/(|b|·mmr − b) = (200.1632 + 800)/(0.08 + 8) = 1000.1632/8.08
-    #     = 123.78257425742574 > mark open 122 -> fills at P.
-    #   perp_pnl += b·(P − 122); MB += −8·(P − 100) − 0.005·8·P = 1000.1632 − 8.04·P = 0.04·P
-    #   (= 4.9513029702970295 ≥ 0, no insurance); liquidation fee 0.04·P; MB -> cash.
-    #   Close S = 125: spot_pnl 176 + 24 = 200; equity = −0.8 + 0.04·P + 8·125.
-    P = 1000.1632 / 8.08
+    # t6: funding 0.0002 at mark open 122: 0.0244q -> MB 25.0204q.
+    #   Adverse mark 130: 25.0204q − 30q ≤ MM = 1.3q -> liquidated.
+    #   P = (MB + cum − b·entry)/(|b|·mmr − b) = (25.0204q + 100q)/(1.01q) = 125.0204/1.01
+    #     = 123.78257425742574 (q cancels) > mark open 122 -> fills at P.
+    #   MB += −q·(P − 100) − 0.005·q·P = q·(125.0204 − 1.005·P) = 0.005·q·P (≥ 0, no insurance);
+    #   liquidation fee 0.005·q·P; MB -> cash. Close S = 125: equity = cash + 125q.
+    P = 125.0204 / 1.01
     assert close(P, 123.78257425742574)
-    assert close(res["perp_qty"][6], 0.0) and close(res["spot_qty"][6], 8.0)
+    assert close(res["perp_qty"][6], 0.0) and close(res["spot_qty"][6], q)
     assert close(res["margin_balance"][6], 0.0)
-    assert close(res["cash"][6], -0.8 + 0.04 * P)
-    assert close(res["liquidation_fees"][6], 0.04 * P)
+    assert close(res["cash"][6], 1000.0 - 125.1 * q + 0.005 * q * P)
+    assert close(res["liquidation_fees"][6], 0.005 * q * P)
     assert res["insurance_fund_loss"][6] == 0.0
-    assert close(res["perp_pnl"][6], -176.0 - 8.0 * (P - 122.0))  # −190.2605940594059
-    assert close(res["spot_pnl"][6], 200.0)
-    assert close(eq[6], -0.8 + 0.04 * P + 1000.0)  # 1004.151302970297
-    assert close(eq[6], 1004.151302970297)
-    assert close(P, liquidation_price("short", 100.0, 8.0, 200.1632, mmr=0.01))
+    assert close(res["perp_pnl"][6], -22.0 * q - q * (P - 122.0))
+    assert close(res["spot_pnl"][6], 25.0 * q)
+    assert close(eq[6], 1000.0 - 0.1 * q + 0.005 * q * P) and close(eq[6], 1004.1463273774441)
+    assert close(P, liquidation_price("short", 100.0, q, 25.0204 * q, mmr=0.01))
     liq = res["events"][1]
     assert liq["kind"] == "liquidation_perp" and liq["bar"] == 6
-    assert close(liq["perp_price"], P) and close(liq["cost"], 0.04 * P)
+    assert close(liq["perp_price"], P) and close(liq["cost"], 0.005 * q * P)
     assert res["n_liquidations"] == 1
+    # margin management is off: the run says so
+    assert res["warnings"] == [{"kind": "liquidated_without_margin_management", "count": 1, "first_bar": 6}]
 
     # t7: funding 0.0001 but the perp is gone -> nothing. target 1 = the liquidated direction ->
-    #   locked, after_liquidation="close": the spot leg is sold at the open 124 (spot_pnl −8 -> 192),
-    #   cash += 992 − fee 0.992. Equity −0.8 + 0.04·P + 992 − 0.992 = 995.1593029702971.
-    assert close(res["funding"][7], 0.5632)
+    #   locked, after_liquidation="close": the spot leg is sold at the open 124 (spot_pnl 24q),
+    #   cash += 124q − fee 0.124q. Equity 1000 − 1.224q + 0.005qP.
+    E9 = 1000.0 - 1.224 * q + 0.005 * q * P
+    assert close(res["funding"][7], 0.0704 * q)
     assert close(res["spot_qty"][7], 0.0)
-    assert close(res["fees"][7], 1.2 + 0.992)
-    assert close(eq[7], -0.8 + 0.04 * P + 992.0 - 0.992)
-    assert close(eq[7], 995.1593029702971)
+    assert close(res["fees"][7], 0.15 * q + 0.124 * q)
+    assert close(eq[7], E9) and close(eq[7], 995.1651048444836)
 
     # t8: target 0 -> the lock is released; flat, no trade.
     assert close(eq[8], eq[7])
 
-    # t9: target 1 -> re-entry (allowed: the target differed from +1 at bar 8). E_open = eq[7];
-    #   N = 0.8·E, q = N/130 at spot 130; the perp sells at perp_open 130.5 with mark 130:
-    #   perp_pnl += (b' − b)·(mark_open − perp_open) = −q·(−0.5) = 0.5·q; entry 130.5.
-    #   Fees 0.001·N + 0.0005·q·130.5. Close 131 both: spot +q, perp −q·(131 − 130) (on the mark).
-    #   cash = −0.001·N, MB = N/4 − 0.0005·q·130.5,
-    #   equity = E − 0.001·N − 0.06525·q + 0.5·q.
-    E9 = 990.208 + 0.04 * P
-    N9 = 0.8 * E9
-    q9 = N9 / 130.0
+    # t9: target 1 -> re-entry (allowed: the target differed from +1 at bar 8), E_open = E9, flat:
+    #   cost(q9) = q9·(130·0.001 + 130.5·0.0005) = 0.19525·q9 -> q9 = 0.8·E9/(130 + 0.8·0.19525).
+    #   The perp sells at perp_open 130.5 with mark 130: perp_pnl += (b' − b)·(mark_open − perp_open)
+    #   = 0.5·q9; entry 130.5. cash = E9 − 130q9 − 32.5q9 − 0.13q9, MB = 32.5q9 − 0.06525q9.
+    #   Close 131 both: equity = cash + 131q9 + MB − 0.5q9 = E9 + 0.30475·q9.
+    q9 = 0.8 * E9 / 130.1562
     assert close(res["spot_qty"][9], q9) and close(res["perp_qty"][9], -q9)
-    assert close(res["cash"][9], -0.001 * N9)
-    assert close(res["margin_balance"][9], N9 / 4.0 - 0.0005 * q9 * 130.5)
-    assert close(res["fees"][9], 2.192 + 0.001 * N9 + 0.0005 * q9 * 130.5)
-    assert close(res["perp_pnl"][9], -176.0 - 8.0 * (P - 122.0) + 0.5 * q9 - q9)
-    assert close(res["spot_pnl"][9], 192.0 + q9)
-    assert close(eq[9], E9 - 0.001 * N9 - 0.06525 * q9 + 0.5 * q9)
-    assert close(eq[9], 997.0256094169443)
+    assert close(res["cash"][9], E9 - 162.63 * q9)
+    assert close(res["margin_balance"][9], 32.43475 * q9)
+    assert close(res["fees"][9], 0.274 * q + 0.19525 * q9)
+    assert close(res["perp_pnl"][9], -22.0 * q - q * (P - 122.0) + 0.5 * q9 - q9)
+    assert close(res["spot_pnl"][9], 24.0 * q + q9)
+    assert close(eq[9], E9 + 0.30475 * q9) and close(eq[9], 997.0291824109851)
 
     assert res["n_trades"] == 3
     assert kinds(res) == [(1, "entry"), (6, "liquidation_perp"), (7, "exit"), (9, "entry")]
     entry_event = res["events"][0]
-    assert close(entry_event["cost"], 1.2)
+    assert close(entry_event["cost"], 0.15 * q)
     assert entry_event["spot_price"] == 100.0 and entry_event["perp_price"] == 100.0
-    assert close(entry_event["spot_qty"], 8.0) and close(entry_event["perp_qty"], -8.0)
-    assert close(res["events"][3]["cost"], 0.001 * N9 + 0.0005 * q9 * 130.5)
+    assert close(entry_event["spot_qty"], q) and close(entry_event["perp_qty"], -q)
+    assert close(res["events"][3]["cost"], 0.19525 * q9)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -588,15 +587,20 @@ def test_lock_never_re_enters_the_liquidated_direction_but_may_flip():
 
 
 def test_flip_is_one_netted_trade():
-    # carry q = 5 at 100 (E = 1000, L = 1), then reverse at 100: N = 1000/(1 + 1/3) = 750, q = 7.5.
-    #   Δa = −7.5 − 5 = −12.5, Δb = 7.5 + 5 = 12.5: one trade, fees 0.001·1250 + 0.0005·1250.
+    # carry L = 1 at 100 with fees 0.001 + 0.0005: q0 = 0.5·(1000 − 0.15·q0)/100 -> q0 = 500/100.075;
+    # equity after it E1 = 1000 − 0.15·q0. Reverse at 100 (factor 1/(1 + 1/3) = 0.75), netted:
+    #   Δa = −(q + q0), Δb = q + q0, cost 0.15·(q + q0): q = 0.75·(E1 − 0.15·(q + q0))/100
+    #   -> q = 0.75·(E1 − 0.15·q0)/100.1125. One trade.
     res = run(
         market([100.0] * 3, target=[1, -1, -1]), capital=1000.0, **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005}
     )
     assert kinds(res) == [(0, "entry"), (1, "flip")]
-    E1 = 1000.0 - 0.75  # after the entry fees 0.001·500 + 0.0005·500
-    assert close(res["spot_qty"][1], -E1 / (1.0 + 1.0 / 3.0) / 100.0)
-    assert close(res["events"][1]["cost"], 0.0015 * (5.0 + E1 * 0.0075) * 100.0)
+    q0 = 500.0 / 100.075
+    E1 = 1000.0 - 0.15 * q0
+    q = 0.75 * (E1 - 0.15 * q0) / 100.1125
+    assert close(res["spot_qty"][0], q0)
+    assert close(res["spot_qty"][1], -q) and close(res["perp_qty"][1], q)
+    assert close(res["events"][1]["cost"], 0.15 * (q + q0))
     assert res["n_trades"] == 2
     assert_identity(res, 1000.0)
 
@@ -638,32 +642,129 @@ def test_nan_mark_high_uses_the_close():
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_rebalance_at_margin_ratio():
-    # carry L = 4, mmr 0.01: q = 8, MB = 200 at 100.
-    # close t0 (110): ratio = 8·110·0.01/(200 − 80) = 0.0733 < 0.2
-    # close t1 (120): ratio = 8·120·0.01/(200 − 160) = 0.24 ≥ 0.2 -> rebalance at the open of t2:
-    #   E = 0 + 960 + 200 − 160 = 1000 -> N = 800, q' = 800/120 = 20/3, MB = 200, entry 120.
-    # close t2 (120): ratio = 0.04 -> no further rebalance.
-    spot = [(100.0, 110.0, 100.0, 110.0), (110.0, 120.0, 110.0, 120.0), 120.0, 120.0]
-    params = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
-    res = run(market(spot, target=[1] * 4), rebalance_at=0.2, **params)
-    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
-    assert close(res["spot_qty"][1], 8.0)
-    assert close(res["spot_qty"][2], 20.0 / 3.0) and close(res["perp_qty"][2], -20.0 / 3.0)
-    assert close(res["margin_balance"][2], 200.0) and close(res["cash"][2], 0.0)
-    assert close(res["equity"][3], 1000.0)
-    assert res["n_trades"] == 2
+def cushion_market(closes, funding=None, perp_open=None):
+    # spot ≡ mark; bar t opens at the close of t−1 (t0 at 100) and moves straight to its close
+    bars, prev = [], 100.0
+    for c in closes:
+        bars.append((prev, max(prev, c), min(prev, c), c))
+        prev = c
+    return market(bars, funding=funding, perp_open=perp_open, target=[1] * len(closes))
+
+
+CUSHION_PARAMS = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
+
+
+def test_rebalance_at_fires_half_way_to_the_liquidation_price():
+    # carry L = 4, mmr 0.01, no costs: q = 8, MB = 200, entry 100 at the open of t0.
+    # C(M) = MB − 8·(M − 100) − 0.01·8·M = 1000 − 8.08·M, linear in the mark; C0 = C(100) = 192;
+    # P = 1000/8.08 = 123.762…, where C = 0. rebalance_at = 0.5: C ≤ 96 <=> M ≥ 904/8.08 = 111.881…,
+    # the midpoint of [100, P].
+    P = 1000.0 / 8.08
+    threshold = 904.0 / 8.08
+    assert close(threshold, 0.5 * (100.0 + P))
+    assert close(P, liquidation_price("short", 100.0, 8.0, 200.0, mmr=0.01))
+    # closes: t0 100 (C 192), t1 110 (C 111.2), t2 111.8 (C 96.656 > 96), t3 112 (C 95.04 ≤ 96)
+    # -> re-sized at the open of t4 (112): E = 1000, q' = 800/112, MB = 200, entry 112;
+    #    C0' = 200 − 0.01·800 = 192 and C stays there (closes 112): no further rebalance.
+    closes = [100.0, 110.0, 111.8, 112.0, 112.0, 112.0]
+    res = run(cushion_market(closes), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (4, "rebalance")]
+    assert close(res["spot_qty"][3], 8.0)
+    assert close(res["spot_qty"][4], 800.0 / 112.0) and close(res["perp_qty"][4], -800.0 / 112.0)
+    assert close(res["margin_balance"][4], 200.0) and close(res["cash"][4], 0.0)
+    assert all(close(e, 1000.0) for e in res["equity"])
+    assert res["n_trades"] == 2 and res["warnings"] == []
     assert_identity(res, 1000.0)
-    never = run(market(spot, target=[1] * 4), **params)
-    assert kinds(never) == [(0, "entry")]
-    late = run(market(spot, target=[1] * 4), rebalance_at=0.3, **params)
-    assert kinds(late) == [(0, "entry")]
+    # x = 0.6 waits for C ≤ 76.8 (M ≥ 114.26…): never here; off (None or inf): never.
+    for x in (0.6, None, INF):
+        assert kinds(run(cushion_market(closes), rebalance_at=x, **CUSHION_PARAMS)) == [(0, "entry")]
+    # x = 0.3: C ≤ 134.4 <=> M ≥ 107.128…: the close of t1 (110) already -> re-sized at t2's open (110)
+    res = run(cushion_market(closes), rebalance_at=0.3, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+
+
+def test_rebalance_at_funding_moves_the_cushion():
+    # As above (x = 0.5, trigger at C ≤ 96). Funding received raises C, paid lowers it:
+    # - t3 opens at 111.8 with a rate +0.002: f = −b·m·r = 8·111.8·0.002 = 1.7888 into MB, so at the
+    #   close of t3 (112) C = 95.04 + 1.7888 = 96.8288 > 96: no rebalance at t4.
+    closes = [100.0, 110.0, 111.8, 112.0, 112.0, 112.0]
+    res = run(cushion_market(closes, funding=[NAN, NAN, NAN, 0.002, NAN, NAN]), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry")]
+    assert close(res["funding"][-1], 1.7888)
+    # - t2 opens at 110 with a rate −0.001: f = −0.88, so at the close of t2 (111.8)
+    #   C = 96.656 − 0.88 = 95.776 ≤ 96: re-sized one bar earlier, at t3's open (111.8).
+    res = run(cushion_market(closes, funding=[NAN, NAN, -0.001, NAN, NAN, NAN]), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (3, "rebalance")]
+    assert close(res["spot_qty"][3], 0.8 * (1000.0 - 0.88) / 111.8)
+
+
+def test_rebalance_at_c0_is_taken_after_the_costs_at_the_mark_open():
+    # carry L = 4, mmr 0.01, perp fee 0.0005 only; t0: spot = mark open 100, the perp sells at 100.5.
+    #   cost(q) = 0.0005·100.5·q = 0.05025q -> q = 0.8·(1000 − 0.05025q)/100 = 800/100.0402.
+    #   MB = N/L − fee = 25q − 0.05025q = 24.94975q, entry 100.5.
+    #   C0 = MB + b·(mark_open − entry) − MM(q·mark_open) = 24.94975q + 0.5q − q = 24.44975q.
+    #   C(M) = 24.94975q − q·(M − 100.5) − 0.01·q·M = q·(125.44975 − 1.01·M).
+    #   x = 0.5: C ≤ 12.224875q <=> M ≥ 113.224875/1.01 = 112.1038…
+    #   close 112.1 -> C = 12.22875q: no; close 112.11 -> C = 12.21865q: re-sized at the next open.
+    #   (C0 without the fee, 24.5q, would fire at 112.1; C0 at the perp price, 23.94475q, or without
+    #   the basis, 23.94975q, would not fire at 112.11.)
+    q = 800.0 / 100.0402
+    params = {**CUSHION_PARAMS, "perp_fee": 0.0005}
+    closes = [100.0, 112.1, 112.1, 112.1]
+    res = run(cushion_market(closes, perp_open=[100.5, 100.0, 112.1, 112.1]), rebalance_at=0.5, **params)
+    assert close(res["perp_qty"][0], -q) and close(res["margin_balance"][0], 24.94975 * q)
+    assert kinds(res) == [(0, "entry")]
+    closes = [100.0, 112.11, 112.11, 112.11]
+    res = run(cushion_market(closes, perp_open=[100.5, 100.0, 112.11, 112.11]), rebalance_at=0.5, **params)
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+    assert_identity(res, 1000.0)
+
+
+def test_rebalance_at_is_validated():
+    for bad in (0.0, 1.0, 1.5, -0.2):
+        with pytest.raises(ValueError, match="rebalance_at"):
+            run(market([100.0]), rebalance_at=bad)
+    with pytest.raises(ValueError, match="spot_rebalance_level"):
+        run(market([100.0]), spot_rebalance_level=1.1, spot_liquidation_level=1.1)
+    with pytest.raises(ValueError, match="liquidation_loss"):
+        run(market([100.0]), liquidation_loss="all")
+    with pytest.raises(ValueError, match="after_liquidation"):
+        run(market([100.0]), after_liquidation="reopen")
+
+
+def test_spot_rebalance_level():
+    # reverse, L = 1, Ls = 3, E = 1000, no costs: a = −7.5, b = 7.5, cash 1000, MB 750 at 100.
+    # Spot margin level at the close = cash/(7.5·S) = 133.33…/S (1.333… at entry).
+    # y = 1.3 fires when S ≥ 102.564…: close t1 102.5 -> 1.30081 (no), close t2 102.6 -> 1.29955 (yes)
+    # -> re-sized at the open of t3 (102.6): E = 1000 (hedged), q' = 750/102.6;
+    #    spot: buy back 7.5 − q', cash 1000 − (7.5 − q')·102.6 = 230.5 + 750; perp: MB 750 + 7.5·2.6 =
+    #    769.5 -> transfer 19.5 back to cash so MB = 750: cash 1000, level 1000/750 again.
+    closes = [100.0, 102.5, 102.6, 102.6, 102.6]
+    bars, prev = [], 100.0
+    for c in closes:
+        bars.append((prev, c, prev, c))
+        prev = c
+    mkt = market(bars, target=[-1] * 5)
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **NO_COSTS)
+    res = run(mkt, spot_rebalance_level=1.3, **params)
+    assert kinds(res) == [(0, "entry"), (3, "rebalance")]
+    assert close(res["spot_qty"][3], -750.0 / 102.6) and close(res["perp_qty"][3], 750.0 / 102.6)
+    assert close(res["cash"][3], 1000.0) and close(res["margin_balance"][3], 750.0)
+    assert all(close(e, 1000.0) for e in res["equity"])
+    assert_identity(res, 1000.0)
+    # the guides' 1.30 versus a lower level: 1.25 needs S ≥ 106.67, never here
+    assert kinds(run(mkt, spot_rebalance_level=1.25, **params)) == [(0, "entry")]
+    # a carry has no loan: the spot level never fires
+    res = run(market(bars, target=[1] * 5), spot_rebalance_level=1.3, **params)
+    assert kinds(res) == [(0, "entry")]
 
 
 def test_rebalance_every():
-    # prices trend up 5 per bar (S = M = perp), L = 1, fees on; re-sized every 3 bars:
-    # sizings at 0, 3, 6, 9; at each rebalance q' = E_open·(1/2)/S_open, with E_open = equity of the
-    # previous close (hedged, no funding: the open move changes nothing); costs on |Δq| only.
+    # prices trend up 5 per bar (S = M = perp), L = 1, fees 0.001 + 0.0005; re-sized every 3 bars:
+    # sizings at 0, 3, 6, 9. Entry: q0 = 0.5·(1000 − 0.15·q0)/100 -> q0 = 500/100.075. At a rebalance
+    # at price S with E_open = equity of the previous close (hedged, no funding: the open move changes
+    # nothing) the position shrinks (S rises, E does not), costs 0.0015·(q_old − q)·S, so
+    # q = 0.5·(E − 0.0015·(q_old − q)·S)/S -> q = (0.5·E − 0.00075·q_old·S)/(0.99925·S).
     prices = [100.0 + 5.0 * t for t in range(11)]
     spot = [(p, p + 2.0, p, p + 5.0) for p in prices]
     res = run(
@@ -674,14 +775,19 @@ def test_rebalance_every():
         **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
     )
     assert kinds(res) == [(0, "entry"), (3, "rebalance"), (6, "rebalance"), (9, "rebalance")]
+    assert close(res["spot_qty"][0], 500.0 / 100.075)
     for ev in res["events"][1:]:
         t = ev["bar"]
-        q_new = res["equity"][t - 1] * 0.5 / prices[t]
+        S = prices[t]
+        E = res["equity"][t - 1]
         q_old = res["spot_qty"][t - 1]
+        q_new = (0.5 * E - 0.00075 * q_old * S) / (0.99925 * S)
+        assert q_new < q_old
         assert close(ev["spot_qty"], q_new) and close(ev["perp_qty"], -q_new)
-        assert close(ev["cost"], 0.0015 * abs(q_new - q_old) * prices[t])
+        assert close(ev["cost"], 0.0015 * (q_old - q_new) * S)
     assert close(res["fees"][-1], sum(ev["cost"] for ev in res["events"]))
     assert res["n_trades"] == 4
+    assert res["warnings"] == []
     assert_identity(res, 1000.0)
 
 
@@ -741,30 +847,43 @@ def test_gap_bar_with_known_closes_and_nan_close_on_a_traded_bar():
 
 
 def test_spread_and_slippage():
-    # carry L = 1, q = 5 at 100: 500 notional per leg.
-    # entry at t0: no volume of bar −1 -> slippage_bps 2 -> 2·500·2e-4 = 0.2; spread 1.5 bps -> 0.15
+    # carry L = 1 at 100, entry sized net of its costs.
+    # entry at t0: no volume of bar −1 -> slippage_bps 2 and spread 1.5 bps on each leg:
+    #   cost(q) = 2·100q·(2e-4 + 1.5e-4) = 0.07q, q = 0.5·(1000 − 0.07q)/100 -> q = 500/100.035;
+    #   slippage 2·100q·2e-4 = 0.04q, spread 0.03q.
     res0 = run(
         market([100.0] * 3, target=[1, 1, 1], spot_volume=[100.0] * 3, perp_volume=[400.0] * 3),
         capital=1000.0,
         **{**NO_COSTS, "half_spread_bps": 1.5, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res0["slippage"][0], 0.2)
-    assert close(res0["spread"][0], 0.15)
-    # entry at t1 with volume[t0] (100 spot, 400 perp), k = 0.1:
-    #   spot 0.1·sqrt(5/100)·500, perp 0.1·sqrt(5/400)·500; spread 0.15 (E = 1000 at t1)
+    q = 500.0 / 100.035
+    assert close(res0["spot_qty"][0], q)
+    assert close(res0["slippage"][0], 0.04 * q)
+    assert close(res0["spread"][0], 0.03 * q)
+    # entry at t1 with volume[t0] (100 spot, 400 perp), k = 0.1: slippage
+    #   0.1·sqrt(q/100)·100q + 0.1·sqrt(q/400)·100q, spread 0.03q, and q is the fixed point of
+    #   q = 0.5·(1000 − cost(q))/100 (checked to 1e-12 relative, with the cost taken at that q).
     res1 = run(
         market([100.0] * 3, target=[0, 1, 1], spot_volume=[100.0, 1.0, 1.0], perp_volume=[400.0, 1.0, 1.0]),
         capital=1000.0,
         **{**NO_COSTS, "half_spread_bps": 1.5, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res1["slippage"][1], 50.0 * math.sqrt(0.05) + 50.0 * math.sqrt(5.0 / 400.0))
-    # a missing volume of bar t−1 falls back to slippage_bps, per leg
+    q = res1["spot_qty"][1]
+    slip = 10.0 * q * (math.sqrt(q / 100.0) + math.sqrt(q / 400.0))
+    assert close(res1["slippage"][1], slip)
+    assert close(res1["spread"][1], 0.03 * q)
+    assert close(q, 0.5 * (1000.0 - slip - 0.03 * q) / 100.0, 1e-12)
+    assert 4.0 < q < 5.0  # about 1.8% of the notional goes to slippage
+    # a missing volume of bar t−1 falls back to slippage_bps, per leg: 100q·2e-4 + 10q·sqrt(q/400)
     res2 = run(
         market([100.0] * 3, target=[0, 1, 1], spot_volume=[NAN, 1.0, 1.0], perp_volume=[400.0, 1.0, 1.0]),
         capital=1000.0,
         **{**NO_COSTS, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res2["slippage"][1], 0.1 + 50.0 * math.sqrt(5.0 / 400.0))
+    q = res2["spot_qty"][1]
+    slip = 0.02 * q + 10.0 * q * math.sqrt(q / 400.0)
+    assert close(res2["slippage"][1], slip)
+    assert close(q, 0.5 * (1000.0 - slip) / 100.0, 1e-12)
     for res in (res0, res1, res2):
         assert_identity(res, 1000.0)
 
