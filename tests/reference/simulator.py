@@ -402,8 +402,9 @@ def _sizing_target(col, t, target_t, p):
     return int(target_t), False, False
 
 
-def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open, spot_volume_prev, perp_volume_prev,
-             tiers, p):
+def _execute(
+    col, comps, events, t, target_t, spot_open, perp_open, mark_open, spot_volume_prev, perp_volume_prev, tiers, p
+):
     """Decide the position after the open of bar t and trade to it."""
     effective_target, reentry, hold = _sizing_target(col, t, target_t, p)
     if hold:
