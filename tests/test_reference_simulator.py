@@ -185,6 +185,75 @@ def test_reverse_sizing():
     assert close(res["cash"][0], 1000.0)
 
 
+def test_cost_reserved_carry_entry_leaves_the_spot_wallet_at_zero():
+    # carry L = 1, E = 1000, spot fee 0.001 only: cost(q) = 0.1q at 100, q = 0.5·(1000 − 0.1q)/100
+    #   -> q = 500/100.05. Spot buy 100q, MB = N/L = 100q, spot fee 0.1q from cash:
+    #   cash = 1000 − 200.1q = 1000 − 200.1·500/100.05 = 0 (to rounding).
+    res = run(market([100.0] * 2, target=[1, 1]), capital=1000.0, leverage=1.0, **{**NO_COSTS, "spot_fee": 0.001})
+    q = 500.0 / 100.05
+    assert close(res["spot_qty"][0], q)
+    assert abs(res["cash"][0]) < 1e-12
+    assert close(res["margin_balance"][0], 100.0 * q)
+    assert close(res["equity"][0], 1000.0 - 0.1 * q)
+    # with the perp fee too (0.0005·100q = 0.05q, taken from MB after MB = N/L): cost 0.15q,
+    # q = 500/100.075, and the spot wallet keeps exactly the perp leg's cost 0.05q ≥ 0
+    res = run(
+        market([100.0] * 2, target=[1, 1]),
+        capital=1000.0,
+        leverage=1.0,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
+    )
+    q = 500.0 / 100.075
+    assert close(res["spot_qty"][0], q)
+    assert close(res["cash"][0], 0.05 * q)
+    assert close(res["margin_balance"][0], 100.0 * q - 0.05 * q)
+    # the old sizing on E_open, N = 500, would have left cash at −0.5 − 0.25 + 0.25 = −0.5
+    assert res["cash"][0] > 0.0
+
+
+def test_cost_reserved_reverse_entry():
+    # reverse L = 1, Ls = 3, E = 1000, fees 0.001 + 0.0005: cost 0.15q, factor 0.75:
+    #   q = 0.75·(1000 − 0.15q)/100 -> q = 750/100.1125. cash = 1000 + 100q (sale) − 100q (to MB)
+    #   − 0.1q (spot fee) = 1000 − 0.1q = N + N/Ls + 0.05q: proceeds, collateral and the perp's cost
+    #   (with N/L + N/Ls = 1000 − 0.15q).
+    res = run(
+        market([100.0] * 2, target=[-1, -1]),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
+    )
+    q = 750.0 / 100.1125
+    assert close(res["spot_qty"][0], -q) and close(res["perp_qty"][0], q)
+    assert close(res["cash"][0], 1000.0 - 0.1 * q)
+    assert close(res["cash"][0], 100.0 * q + 100.0 * q / 3.0 + 0.05 * q)
+    assert close(res["margin_balance"][0], 100.0 * q - 0.05 * q)
+
+
+def test_cost_reserved_rebalance_with_participation_slippage():
+    # a rebalance that shrinks the position: the cost falls as q' rises towards q_old. Whatever the
+    # cost model, q' is a fixed point of q' = sizing(E_open − cost(q')), checked here from the outside
+    # with the cost recomputed from the traded quantities.
+    prices = [100.0, 100.0, 150.0, 150.0]
+    spot = [(p, p, p, p) for p in prices]
+    res = run(
+        market(spot, target=[1] * 4, spot_volume=[50.0] * 4, perp_volume=[20.0] * 4),
+        capital=1000.0,
+        leverage=2.0,
+        rebalance_every=2,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005, "half_spread_bps": 2.0, "slippage_k": 0.05},
+    )
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+    q_old, q = res["spot_qty"][1], res["spot_qty"][2]
+    d = q_old - q
+    cost = 150.0 * d * (0.001 + 0.0005 + 2 * 2e-4 + 0.05 * math.sqrt(d / 50.0) + 0.05 * math.sqrt(d / 20.0))
+    E = res["equity"][1]
+    assert 0.0 < q < q_old
+    assert close(res["events"][1]["cost"], cost)
+    assert close(q, (2.0 / 3.0) * (E - cost) / 150.0, 1e-12)
+    assert_identity(res, 1000.0)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The hand-computed 10-bar market: funding events, fees, a perp liquidation, the lock, a re-entry
 # ---------------------------------------------------------------------------------------------------
@@ -573,6 +642,136 @@ def test_after_liquidation_close_vs_hold():
         assert_identity(res, 1000.0)
 
 
+def test_reenter_sizes_a_full_pair_at_the_next_open():
+    # carry L = 4, q = 8, MB 200, cash 0. t1 opens at 130 beyond P -> perp filled at 130, MB −45.2 to
+    # the insurance fund; the spot leg (8) stays. after_liquidation="reenter", target still +1:
+    # t2 (open 135): E_open = 8·135 = 1080, q' = 0.8·1080/135 = 6.4 (no costs); netted against the
+    # remaining leg: sell 1.6 spot (+216 cash), short 6.4 perp, MB = 6.4·135/4 = 216 -> cash 0.
+    # One trade, kind "reentry"; hedged afterwards: equity 1080 to the end, no lock.
+    res = run(gap_up_market([1] * 6), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "reentry")]
+    assert close(res["spot_qty"][2], 6.4) and close(res["perp_qty"][2], -6.4)
+    assert close(res["margin_balance"][2], 216.0) and close(res["cash"][2], 0.0)
+    assert close(res["equity"][1], 1040.0)
+    assert all(close(e, 1080.0) for e in res["equity"][2:])
+    assert res["n_trades"] == 2 and res["n_liquidations"] == 1
+    ev = res["events"][2]
+    assert ev["spot_price"] == 135.0 and ev["perp_price"] == 135.0
+    assert_identity(res, 1000.0)
+    # the same with "close": flat from t2 to the end although the target is +1 -> the warning
+    closed = run(gap_up_market([1] * 6), **LIQ_PARAMS)
+    assert kinds(closed) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit")]
+    assert closed["warnings"] == [
+        {"kind": "liquidated_without_margin_management", "count": 1, "first_bar": 1},
+        {"kind": "target_unfilled_after_liquidation", "liquidation_bar": 1, "direction": 1, "unfilled_bars": 4},
+    ]
+    # released lock (target 0 at t4) or "hold": no unfilled warning
+    assert len(run(gap_up_market([1, 1, 1, 1, 0, 1]), **LIQ_PARAMS)["warnings"]) == 1
+    assert len(run(gap_up_market([1] * 6), **{**LIQ_PARAMS, "after_liquidation": "hold"})["warnings"]) == 1
+    # with margin management on, the first warning goes
+    managed = run(gap_up_market([1] * 6), rebalance_every=100, **LIQ_PARAMS)
+    assert [w["kind"] for w in managed["warnings"]] == ["target_unfilled_after_liquidation"]
+
+
+def test_reenter_with_costs_nets_the_trade_against_the_remaining_leg():
+    # as above with fees 0.001 (spot) + 0.0005 (perp): entry q0 = 800/(100 + 0.8·0.15) = 800/100.12,
+    # cash 0.05·q0 (the perp fee), MB 25q0 − 0.05q0. t1: filled at 130, MB = 24.95q0 − 30q0 < 0 -> 0.
+    # t2 (135): E = 0.05q0 + 135q0; the re-entry sells q0 − q spot and shorts q perp:
+    #   cost(q) = 0.135·(q0 − q) + 0.0675·q -> q = 0.8·(E − 0.135·q0 + 0.0675·q)/135
+    #   -> q = 0.8·(E − 0.135·q0)/(135 − 0.054).
+    q0 = 800.0 / 100.12
+    fees = {"spot_fee": 0.001, "perp_fee": 0.0005}
+    res = run(gap_up_market([1] * 6), **{**LIQ_PARAMS, **fees, "after_liquidation": "reenter"})
+    E = 135.05 * q0
+    q = 0.8 * (E - 0.135 * q0) / 134.946
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "reentry")]
+    assert close(res["spot_qty"][2], q) and close(res["perp_qty"][2], -q)
+    assert close(res["events"][2]["cost"], 0.135 * (q0 - q) + 0.0675 * q)
+    assert_identity(res, 1000.0)
+
+
+def test_reenter_waits_for_a_non_gap_bar_and_follows_a_changed_target():
+    # t2 is a gap bar (spot opens missing): nothing executes; the re-entry comes at t3 (open 137):
+    #   E = 8·137 = 1096, q' = 0.8·1096/137 = 6.4.
+    mkt = gap_up_market([1] * 6)
+    for key in ("spot_open", "spot_high", "spot_low", "spot_close"):
+        mkt[key][2] = NAN
+    res = run(mkt, **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert res["gap_bars"] == [2]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (3, "reentry")]
+    assert close(res["spot_qty"][3], 6.4)
+    assert_identity(res, 1000.0)
+    # target 0 at the first bar after the liquidation: the remaining leg is closed ("exit"), the
+    # re-entry is disarmed, and a later +1 is a plain entry
+    res = run(gap_up_market([1, 1, 0, 1, 1, 1]), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit"), (3, "entry")]
+    # the opposite target: a flip from the remaining spot leg
+    res = run(gap_up_market([1, 1, -1, -1, -1, -1]), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "flip")]
+    assert close(res["spot_qty"][2], -(1080.0 / (0.25 + 1.0 / 3.0)) / 135.0)
+
+
+def test_reenter_after_a_spot_margin_liquidation():
+    # reverse L = 1, Ls = 3 (a = −7.5, b = 7.5, cash 1000, MB 750); t1: spot high 125 -> loan repaid at
+    # R = 1000/8.25 (no fee here): cash 1000 − 7.5·R = 90.909…; the long perp stays (MB 750).
+    # t2 opens at 120 (target −1): E = cash + 750 + 7.5·(120 − 100) = 990.909…;
+    #   q' = E/(1 + 1/3)/120; re-borrow and sell q', perp netted from 7.5 to q'; kind "reentry".
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0, 120.0]
+    mark = [100.0, (105.0, 121.0, 105.0, 120.0), 120.0, 120.0]
+    res = run(
+        market(spot, mark=mark, target=[-1] * 4),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        after_liquidation="reenter",
+        **NO_COSTS,
+    )
+    R = 1000.0 / 8.25
+    E = 1000.0 - 7.5 * R + 750.0 + 150.0
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_spot"), (2, "reentry")]
+    assert close(res["equity"][1], E)
+    assert close(res["spot_qty"][2], -0.75 * E / 120.0) and close(res["perp_qty"][2], 0.75 * E / 120.0)
+    assert all(close(e, E) for e in res["equity"][1:])
+    assert_identity(res, 1000.0)
+
+
+@pytest.mark.parametrize("after", ["close", "reenter"])
+def test_liquidation_loss_margin(after):
+    # carry L = 4, mmr 0.01, liquidation fee 0.005: q = 8, MB = 200, entry 100.
+    # t1: open 110, mark high 125 > P = 1000/8.08 = 123.76 -> filled at P (the open is below it):
+    #   MB after the fill and the fee = 200 − 8·(P − 100) − 0.04·P = 1000 − 8.04·P = 0.04·P ≥ 0.
+    #   "fee": 0.04·P back to cash, liquidation_fees 0.04·P; "margin": it is forfeited too,
+    #   liquidation_fees 0.08·P, cash 0. Close 120: equity 960 + 0.04·P vs 960.
+    P = 1000.0 / 8.08
+    spot = [100.0, (110.0, 125.0, 110.0, 120.0)]
+    params = {**LIQ_PARAMS, "after_liquidation": after}
+    fee = run(market(spot, target=[1, 1]), **params)
+    margin = run(market(spot, target=[1, 1]), **params, liquidation_loss="margin")
+    assert close(fee["liquidation_fees"][1], 0.04 * P) and close(fee["cash"][1], 0.04 * P)
+    assert close(margin["liquidation_fees"][1], 0.08 * P) and close(margin["cash"][1], 0.0)
+    assert close(fee["equity"][1], 960.0 + 0.04 * P) and close(margin["equity"][1], 960.0)
+    assert close(margin["events"][1]["cost"], 0.08 * P)
+    assert margin["insurance_fund_loss"][1] == 0.0
+    for res in (fee, margin):
+        assert res["events"][1]["kind"] == "liquidation_perp" and close(res["events"][1]["perp_price"], P)
+        assert_identity(res, 1000.0)
+    # opened beyond P (gap up to 130): MB < 0 goes to the insurance fund, nothing is left to forfeit
+    a = run(gap_up_market([1, 1, 0, 0, 0, 0]), **LIQ_PARAMS)
+    b = run(gap_up_market([1, 1, 0, 0, 0, 0]), **{**LIQ_PARAMS, "liquidation_loss": "margin"})
+    for key in ("equity", "liquidation_fees", "insurance_fund_loss", "cash"):
+        assert a[key] == b[key]
+
+
+def test_liquidation_loss_does_not_touch_the_spot_margin_liquidation():
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0]
+    mkt = market(spot, target=[-1, -1, 0])
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **{**NO_COSTS, "liquidation_fee": 0.005})
+    a = run(mkt, **params)
+    b = run(mkt, liquidation_loss="margin", **params)
+    assert kinds(a) == kinds(b) == [(0, "entry"), (1, "liquidation_spot"), (2, "exit")]
+    assert a["equity"] == b["equity"] and a["liquidation_fees"] == b["liquidation_fees"]
+
+
 def test_lock_never_re_enters_the_liquidated_direction_but_may_flip():
     # target stays +1 forever: no re-entry after the liquidation
     res = run(gap_up_market([1] * 6), **LIQ_PARAMS)
@@ -841,6 +1040,45 @@ def test_gap_bar_with_known_closes_and_nan_close_on_a_traded_bar():
     assert_identity(res, 1000.0)
 
 
+def test_perp_is_liquidated_on_a_spot_only_gap():
+    # gap_up_market with the spot data missing on t1: no execution there, but the perp's mark exists,
+    # so its liquidation is checked (engine.md: Liquidation): filled at the mark open 130 as before.
+    mkt = gap_up_market([1, 1, 0, 0, 0, 0])
+    for key in ("spot_open", "spot_high", "spot_low", "spot_close"):
+        mkt[key][1] = NAN
+    res = run(mkt, **LIQ_PARAMS)
+    assert res["gap_bars"] == [1]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit")]
+    assert res["events"][1]["perp_price"] == 130.0
+    assert close(res["insurance_fund_loss"][1], 45.2)
+    # the spot leg is marked at its last known price (100) on t1: equity 8·100 + 0
+    assert close(res["equity"][1], 800.0)
+    assert close(res["equity"][2], 8.0 * 135.0)
+    assert_identity(res, 1000.0)
+
+
+def test_spot_margin_is_checked_on_a_mark_only_gap():
+    # the reverse carry of test_spot_margin_liquidation_fills_at_R_then_closes_the_perp with the mark
+    # (and perp) data missing on t1: the loan is still force-repaid at R = 1000/8.25 on t1; the perp
+    # is marked at its last known mark (100) there.
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0, 120.0]
+    mark = [100.0, (NAN, NAN, NAN, NAN), 120.0, 120.0]
+    res = run(
+        market(spot, mark=mark, perp_open=[100.0, NAN, 120.0, 120.0], target=[-1] * 4),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        **{**NO_COSTS, "liquidation_fee": 0.005},
+    )
+    R = 1000.0 / 8.25
+    assert res["gap_bars"] == [1]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_spot"), (2, "exit")]
+    assert close(res["events"][1]["spot_price"], R)
+    assert close(res["equity"][1], 1000.0 - 7.5375 * R + 750.0)
+    assert close(res["equity"][3], 986.3636363636364)
+    assert_identity(res, 1000.0)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Costs: spread, slippage in bps and the participation model (volume of bar t−1)
 # ---------------------------------------------------------------------------------------------------
@@ -914,10 +1152,19 @@ def random_case(seed):
         mo, mh, ml, mc = (x * (1 + basis + rng.gauss(0.0, 0.0005)) for x in (o, h, lo, c))
         mh, ml = max(mh, mo, mc), min(ml, mo, mc)
         po = mo * (1 + rng.gauss(0.0, 0.0005))
-        if t > 0 and rng.random() < 0.05:  # gap bar
+        u = rng.random()
+        if t > 0 and u < 0.05:  # gap bar
             o = mo = po = NAN
             if rng.random() < 0.5:
                 c = mc = NAN
+        elif t > 0 and u < 0.08:  # only the spot data missing
+            o = h = lo = NAN
+            if rng.random() < 0.5:
+                c = NAN
+        elif t > 0 and u < 0.10:  # only the perp and mark data missing
+            mo = po = mh = ml = NAN
+            if rng.random() < 0.5:
+                mc = NAN
         if rng.random() < 0.05:
             h = NAN
         if rng.random() < 0.05:
@@ -948,9 +1195,11 @@ def random_case(seed):
         borrow_rate=0.0000042,
         mmr=rng.choice([0.005, 0.01]),
         liquidation_fee=rng.choice([0.0, 0.005, 0.0125]),
-        rebalance_at=rng.choice([INF, 0.2, 0.5]),
+        rebalance_at=rng.choice([None, INF, 0.3, 0.5, 0.8]),
+        spot_rebalance_level=rng.choice([None, 1.2, 1.3]),
         rebalance_every=rng.choice([0, 4]),
-        after_liquidation=rng.choice(["close", "hold"]),
+        after_liquidation=rng.choice(["close", "hold", "reenter"]),
+        liquidation_loss=rng.choice(["fee", "margin"]),
         spot_liquidation_level=1.10,
         tiers=rng.choice([None, TIERS]),
     )
@@ -999,7 +1248,7 @@ def check_random_case(seed):
         assert series[0] >= 0.0
         assert all(b >= a for a, b in itertools.pairwise(series)), key
     events = res["events"]
-    assert res["n_trades"] == sum(e["kind"] in ("entry", "exit", "flip", "rebalance") for e in events)
+    assert res["n_trades"] == sum(e["kind"] in ("entry", "exit", "flip", "rebalance", "reentry") for e in events)
     assert res["n_liquidations"] == sum(e["kind"].startswith("liquidation") for e in events)
     for t in range(n):
         a, b = res["spot_qty"][t], res["perp_qty"][t]
@@ -1008,7 +1257,26 @@ def check_random_case(seed):
         if b == 0.0:
             assert res["margin_balance"][t] == 0.0
     # nothing executes on a gap bar
-    assert not any(e["bar"] in res["gap_bars"] for e in events)
+    assert not any(e["bar"] in res["gap_bars"] for e in events if not e["kind"].startswith("liquidation"))
+    # an entry from flat is sized net of its own costs: q = factor·(E_open − cost)/S_open exactly, and it
+    # leaves the spot wallet at the perp leg's costs, never below 0
+    lev, ls = params["leverage"], params["spot_leverage"]
+    for e in events:
+        t = e["bar"]
+        if e["kind"] != "entry" or (t > 0 and res["spot_qty"][t - 1] != 0.0):
+            continue
+        E = capital if t == 0 else res["equity"][t - 1]
+        d = 1 if e["spot_qty"] > 0 else -1
+        factor = lev / (lev + 1.0) if d == 1 else 1.0 / (1.0 / lev + 1.0 / ls)
+        assert close(abs(e["spot_qty"]), factor * (E - e["cost"]) / mkt["spot_open"][t], 1e-12)
+        if not any(x["bar"] == t and x["kind"].startswith("liquidation") for x in events):
+            assert res["cash"][t] >= -1e-9 * capital
+    # the warning of a run without margin management
+    managed = (params["rebalance_at"] not in (None, INF) or params["spot_rebalance_level"] is not None) or params[
+        "rebalance_every"
+    ] > 0
+    warned = [w for w in res["warnings"] if w["kind"] == "liquidated_without_margin_management"]
+    assert bool(warned) == (res["n_liquidations"] > 0 and not managed)
     return res
 
 
@@ -1029,4 +1297,4 @@ def test_random_markets_reach_liquidations_and_flips():
     for seed in range(40):
         res = check_random_case(seed)
         seen.update(e["kind"] for e in res["events"])
-    assert {"entry", "exit", "flip", "rebalance", "liquidation_perp", "liquidation_spot"} <= seen
+    assert {"entry", "exit", "flip", "rebalance", "reentry", "liquidation_perp", "liquidation_spot"} <= seen
