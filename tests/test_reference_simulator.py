@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from reference.portfolio import COMPONENTS, simulate_portfolio
 from reference.simulator import liquidation_price, maintenance_margin, simulate
 
 NAN = float("nan")
@@ -1298,3 +1299,284 @@ def test_random_markets_reach_liquidations_and_flips():
         res = check_random_case(seed)
         seen.update(e["kind"] for e in res["events"])
     assert {"entry", "exit", "flip", "rebalance", "reentry", "liquidation_perp", "liquidation_spot"} <= seen
+
+
+# ---------------------------------------------------------------------------------------------------
+# Portfolios: one account over several symbols (tests/reference/portfolio.py)
+# ---------------------------------------------------------------------------------------------------
+
+SERIES = ("spot_open", "spot_high", "spot_low", "spot_close", "perp_open", "mark_open", "mark_high", "mark_low")
+SERIES += ("mark_close", "funding", "borrow_rate", "spot_volume", "perp_volume")
+ACCOUNT_SERIES = ("equity", "funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow")
+ACCOUNT_SERIES += ("liquidation_fees", "insurance_fund_loss", "cash", "margin_balance")
+
+
+def data_of(mkt):
+    return {k: mkt[k] for k in SERIES}
+
+
+def run_portfolio(mkts, weights=None, bar_hours=1.0, **params):
+    return simulate_portfolio(
+        symbols=[data_of(m) for m in mkts],
+        targets=[m["target"] for m in mkts],
+        weights=weights,
+        bar_hours=bar_hours,
+        params=params,
+    )
+
+
+def pkinds(res):
+    return [(e["bar"], e["symbol"], e["kind"]) for e in res["events"]]
+
+
+@pytest.mark.parametrize("mode", ["isolated", "cross"])
+@pytest.mark.parametrize("seed", range(30))
+def test_portfolio_of_one_symbol_is_the_single_column(mode, seed):
+    # engine.md: "With one symbol this is exactly the isolated rule" (liquidation on the λ path in
+    # cross, the account cushion and spot level): every series, count, event and warning agree.
+    mkt, params, bar_hours = random_case(seed)
+    single = run(mkt, bar_hours=bar_hours, **params)
+    n = len(mkt["target"])
+    pf = run_portfolio([mkt], weights=[[1.0] * n], bar_hours=bar_hours, margin_mode=mode, **params)
+    scale = params["capital"]
+    for key in ACCOUNT_SERIES:
+        for t in range(n):
+            assert abs(single[key][t] - pf[key][t]) <= 1e-9 * scale, (key, t, single[key][t], pf[key][t])
+    for key in ("spot_qty", "perp_qty"):
+        for t in range(n):
+            assert close(single[key][t], pf["symbols"][0][key][t]), (key, t)
+    assert single["n_trades"] == pf["n_trades"] and single["n_liquidations"] == pf["n_liquidations"]
+    assert kinds(single) == [(b, k) for b, _, k in pkinds(pf)]
+    assert single["warnings"] == [{k: v for k, v in w.items() if k != "symbol"} for w in pf["warnings"]]
+
+
+TWO_PARAMS = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
+
+
+@pytest.mark.parametrize("mode", ["isolated", "cross"])
+def test_portfolio_weights_and_a_resize_move_only_that_pair(mode):
+    # A at 100, B at 50, carry L = 4, weights 0.5 / 0.3, no costs. t0, E = 1000:
+    #   A: E_A = 500, N = 400, q = 4, MB_A = 100; B: E_B = 300, N = 240, q = 4.8, MB_B = 60;
+    #   cash = 1000 − 400 − 100 − 240 − 60 = 200.
+    # t1: A's funding 0.001 at mark open 100: 0.4 into A's share (100.4); A closes at 110.
+    # t2: B's weight 0.3 -> 0.2, A opens at 110: E = 1000.4 (hedged), E_B = 200.08, N_B = 160.064,
+    #   q_B = 3.20128, MB_B = 40.016: B sells 1.59872 at 50 (+79.936 cash) and 19.984 of margin comes
+    #   back: cash 299.92. A's share keeps its funding and its unrealised loss: 100.4; Σ = 140.416.
+    a = market([100.0, (100.0, 110.0, 100.0, 110.0), 110.0], funding=[NAN, 0.001, NAN], target=[1, 1, 1])
+    b = market([50.0, 50.0, 50.0], target=[1, 1, 1])
+    res = run_portfolio([a, b], weights=[[0.5] * 3, [0.3, 0.3, 0.2]], margin_mode=mode, **TWO_PARAMS)
+    A, B = res["symbols"]
+    assert close(A["spot_qty"][0], 4.0) and close(B["spot_qty"][0], 4.8)
+    assert close(A["margin_share"][0], 100.0) and close(B["margin_share"][0], 60.0)
+    assert close(res["cash"][0], 200.0)
+    assert close(A["margin_share"][1], 100.4)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (2, 1, "resize")]
+    assert close(B["spot_qty"][2], 3.20128) and close(B["perp_qty"][2], -3.20128)
+    assert close(B["margin_share"][2], 40.016)
+    assert close(A["margin_share"][2], 100.4) and close(A["spot_qty"][2], 4.0)
+    assert close(res["margin_balance"][2], 140.416)
+    assert close(res["cash"][2], 299.92)
+    assert all(close(e, x) for e, x in zip(res["equity"], [1000.0, 1000.4, 1000.4], strict=True))
+    assert res["n_trades"] == 3 and A["n_trades"] == 1 and B["n_trades"] == 2
+    assert_identity(res, 1000.0)
+
+
+def two_carries(a_bar1, b_bar1, a_rest=130.0):
+    # A and B both enter at 100 (t0), bar 1 as given (spot ≡ mark), then flat; target +1 throughout
+    a = market([100.0, a_bar1, a_rest, a_rest], target=[1, 1, 1, 1])
+    b = market([100.0, b_bar1, 100.0, 100.0], target=[1, 1, 1, 1])
+    return a, b
+
+
+def test_cross_margin_shares_the_wallet_where_isolated_liquidates():
+    # weights 0.5 / 0.5, L = 4: q = 4 and MB_i = 100 each, cash 0. t1: A's mark high 130, B flat at 100.
+    # isolated A: 100 − 4·30 ≤ 0.04·130 -> liquidated at P_A = (100 + 400)/4.04 = 123.76…
+    # cross: MB + ΣuPnL − ΣMM at λ = 1 = 200 − 120 − 5.2 − 4 = 70.8 > 0 -> nothing.
+    a, b = two_carries((100.0, 130.0, 100.0, 128.0), 100.0)
+    weights = [[0.5] * 4, [0.5] * 4]
+    iso = run_portfolio([a, b], weights=weights, margin_mode="isolated", **TWO_PARAMS)
+    assert pkinds(iso)[:3] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_perp")]
+    assert close(iso["events"][2]["perp_price"], 500.0 / 4.04)
+    cross = run_portfolio([a, b], weights=weights, margin_mode="cross", **TWO_PARAMS)
+    assert pkinds(cross) == [(0, 0, "entry"), (0, 1, "entry")]
+    assert cross["n_liquidations"] == 0
+    for res in (iso, cross):
+        assert_identity(res, 1000.0)
+
+
+@pytest.mark.parametrize("b_gap", [False, True])
+def test_cross_liquidation_on_the_lambda_path_is_one_event(b_gap):
+    # as above with A's mark high 160 (open 100, close 150): at λ = 1, 200 − 240 − 6.4 − 4 ≤ 0.
+    # m_A(λ) = 100 + 60λ, m_B = 100: G(λ) = 200 − 4·60λ − 0.04·(100 + 60λ) − 4 = 192 − 242.4λ
+    # -> λ* = 192/242.4; A fills at 100 + 60λ* = 596/4.04 = 147.52…, B at 100.
+    # Liquidation fee 0.005: 0.02·F_A + 2; MB = 200 − 4·(F_A − 100) − 0.02·F_A − 2 ≥ 0 -> cash.
+    # One event for the account, a log row and a count per perp.
+    # With B's bar a gap (its data missing), B stays in the check at its last known mark 100 and the
+    # result is the same (engine.md: a gap member is held at its last known mark).
+    a, b = two_carries((100.0, 160.0, 100.0, 150.0), 100.0, a_rest=150.0)
+    if b_gap:
+        for key in ("spot_open", "spot_high", "spot_low", "spot_close", "perp_open"):
+            b[key][1] = NAN
+        for key in ("mark_open", "mark_high", "mark_low", "mark_close"):
+            b[key][1] = NAN
+    params = {**TWO_PARAMS, "liquidation_fee": 0.005}
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", **params)
+    F = 596.0 / 4.04
+    assert close(100.0 + 60.0 * 192.0 / 242.4, F)
+    assert pkinds(res)[:4] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_perp"), (1, 1, "liquidation_perp")]
+    assert close(res["events"][2]["perp_price"], F) and close(res["events"][3]["perp_price"], 100.0)
+    assert res["n_liquidations"] == 1
+    assert res["symbols"][0]["n_liquidations"] == 1 and res["symbols"][1]["n_liquidations"] == 1
+    left = 200.0 - 4.0 * (F - 100.0) - 0.02 * F - 2.0
+    assert left > 0.0
+    assert close(res["liquidation_fees"][1], 0.02 * F + 2.0)
+    assert close(res["cash"][1], left) and res["margin_balance"][1] == 0.0
+    assert close(res["equity"][1], left + 4.0 * 150.0 + 4.0 * 100.0)
+    # "close": both spot legs sold at t2 (B's only if its bar is not a gap: it is not)
+    assert pkinds(res)[4:] == [(2, 0, "exit"), (2, 1, "exit")]
+    assert [w["kind"] for w in res["warnings"]] == ["liquidated_without_margin_management"] + [
+        "target_unfilled_after_liquidation"
+    ] * 2
+    assert_identity(res, 1000.0)
+    # liquidation_loss="margin": the whole futures wallet is lost, split by notional at the fill
+    lost = run_portfolio(
+        [a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", liquidation_loss="margin", **params
+    )
+    assert close(lost["liquidation_fees"][1], 0.02 * F + 2.0 + left) and close(lost["cash"][1], 0.0)
+    share_a = 4.0 * F / (4.0 * F + 400.0)
+    assert close(lost["symbols"][0]["liquidation_fees"][1], 0.02 * F + left * share_a)
+    assert_identity(lost, 1000.0)
+
+
+def test_cross_liquidation_opened_beyond_shares_the_insurance_loss_by_notional():
+    # A opens at 150 (high 160): G(0) = 200 − 200 − 0.04·150 − 4 ≤ 0 -> λ* = 0: A fills at 150,
+    # B at 100; fees 3 + 2; MB = 200 − 200 − 5 = −5 -> insurance 5, split 600 : 400 -> 3 and 2.
+    a, b = two_carries((150.0, 160.0, 150.0, 150.0), 100.0, a_rest=150.0)
+    params = {**TWO_PARAMS, "liquidation_fee": 0.005}
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", **params)
+    assert res["events"][2]["perp_price"] == 150.0 and res["events"][3]["perp_price"] == 100.0
+    assert close(res["insurance_fund_loss"][1], 5.0)
+    assert close(res["symbols"][0]["insurance_fund_loss"][1], 3.0)
+    assert close(res["symbols"][1]["insurance_fund_loss"][1], 2.0)
+    assert res["cash"][1] == 0.0 and res["n_liquidations"] == 1
+    assert_identity(res, 1000.0)
+
+
+def test_cross_cushion_trigger_re_sizes_every_pair():
+    # L = 4, weights 0.5 / 0.5, q = 4 each, MB 200, C0 = 200 − 0.04·100 − 0.04·100 = 192.
+    # t1: A closes at 115, B at 95: account C = 200 − 60 + 20 − 4.6 − 3.8 = 151.6 ≤ 0.8·192 = 153.6
+    # (x = 0.2) -> at t2 both pairs are re-sized at their opens (A 115, B 95): E = 1000, E_i = 500,
+    # N = 400: q_A = 400/115, q_B = 400/95; each share back to 100, cash 0; C0' = 192.
+    # Isolated: A's own C = 100 − 60 − 4.6 = 35.4 ≤ 0.8·96 re-sizes A only; B's 116.2 does not.
+    a = market([100.0, (100.0, 115.0, 100.0, 115.0), 115.0, 115.0], target=[1] * 4)
+    b = market([100.0, (100.0, 100.0, 95.0, 95.0), 95.0, 95.0], target=[1] * 4)
+    weights = [[0.5] * 4, [0.5] * 4]
+    cross = run_portfolio([a, b], weights=weights, margin_mode="cross", rebalance_at=0.2, **TWO_PARAMS)
+    assert pkinds(cross) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance"), (2, 1, "rebalance")]
+    A, B = cross["symbols"]
+    assert close(A["spot_qty"][2], 400.0 / 115.0) and close(B["spot_qty"][2], 400.0 / 95.0)
+    assert close(A["margin_share"][2], 100.0) and close(B["margin_share"][2], 100.0)
+    assert close(cross["cash"][2], 0.0)
+    iso = run_portfolio([a, b], weights=weights, margin_mode="isolated", rebalance_at=0.2, **TWO_PARAMS)
+    assert pkinds(iso) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance")]
+    # a looser x = 0.25 (C ≤ 144): the account is not there yet, A alone is
+    assert (
+        len(run_portfolio([a, b], weights=weights, margin_mode="cross", rebalance_at=0.25, **TWO_PARAMS)["events"]) == 2
+    )
+    for res in (cross, iso):
+        assert all(close(e, 1000.0) for e in res["equity"])
+        assert_identity(res, 1000.0)
+
+
+def test_account_spot_margin_of_two_reverse_carries():
+    # reverse L = 1, Ls = 3, weights 0.5 / 0.5, both at 100: N_i = 500/(1 + 1/3) = 375, q = 3.75 each;
+    # cash 1000 (sale proceeds 750 went to the futures wallet). Level 1000/750 = 1.333.
+    # t1: A's spot high 145, B flat: h(λ) = 1000 − 1.1·3.75·((100 + 45λ) + 100) = 175 − 185.625λ
+    # -> λ* = 175/185.625; A's loan repaid at 100 + 45λ* = 1000/4.125 − 100 = 142.42…, B's at 100.
+    # cash 1000 − 3.75·(S_A + 100) = 1000 − 1000/1.1 = 90.90…; one account liquidation, two rows.
+    # (A high of 140 leaves h(1) = 10 > 0: nothing.)
+    a = market([100.0, (100.0, 145.0, 100.0, 120.0), 120.0], target=[-1] * 3)
+    b = market([100.0, 100.0, 100.0], target=[-1] * 3)
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **NO_COSTS)
+    res = run_portfolio([a, b], weights=[[0.5] * 3, [0.5] * 3], **params)
+    S_A = 1000.0 / 4.125 - 100.0
+    assert close(100.0 + 45.0 * 175.0 / 185.625, S_A)
+    assert pkinds(res)[:4] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_spot"), (1, 1, "liquidation_spot")]
+    assert close(res["events"][2]["spot_price"], S_A) and close(res["events"][3]["spot_price"], 100.0)
+    assert close(res["cash"][1], 1000.0 - 1000.0 / 1.1)
+    assert res["n_liquidations"] == 1
+    assert_identity(res, 1000.0)
+    a_ok = market([100.0, (100.0, 140.0, 100.0, 120.0), 120.0], target=[-1] * 3)
+    assert run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], **params)["n_liquidations"] == 0
+    # the account's spot level 1000/(3.75·120 + 375) = 1.2121 at t1's close ≤ 1.3 re-sizes every
+    # pair at t2 (spot_rebalance_level): E = 1000 (hedged), E_i = 500, N_i = 375: A to 375/120 = 3.125;
+    # B, still at 100, lands on the very same 3.75 and trades nothing (a sizing without a trade)
+    res = run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], spot_rebalance_level=1.3, **params)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance")]
+    assert close(res["symbols"][0]["spot_qty"][2], -3.125) and close(res["symbols"][1]["spot_qty"][2], -3.75)
+    # without the trigger: nothing at t2
+    assert len(run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], **params)["events"]) == 2
+
+
+def random_portfolio(seed):
+    rng = random.Random(seed)
+    k = rng.choice([2, 3])
+    cases = [random_case(seed * 7 + j) for j in range(k)]
+    n = min(len(c[0]["spot_open"]) for c in cases)
+    mkts = [{key: list(v[:n]) for key, v in c[0].items()} for c in cases]
+    params = dict(cases[0][1])
+    params["margin_mode"] = rng.choice(["isolated", "cross"])
+    weights = []
+    for _ in range(k):
+        w, series = 1.0 / k, []
+        for _t in range(n):
+            if rng.random() < 0.04:
+                w = rng.choice([1.0 / k, rng.uniform(0.0, 1.0 / k)])
+            series.append(w)
+        weights.append(series)
+    return mkts, weights, params, cases[0][2]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_portfolios_identity(seed):
+    mkts, weights, params, bar_hours = random_portfolio(seed)
+    res = run_portfolio(mkts, weights=weights, bar_hours=bar_hours, **params)
+    assert_identity(res, params["capital"])
+    n = len(mkts[0]["spot_open"])
+    for t in range(n):
+        assert close(res["margin_balance"][t], sum(s["margin_share"][t] for s in res["symbols"]))
+        for s in res["symbols"]:
+            if s["perp_qty"][t] == 0.0:
+                assert s["margin_share"][t] == 0.0
+    for key in COMPONENTS:
+        for t in range(n):
+            assert close(res[key][t], sum(s[key][t] for s in res["symbols"]))
+    # a cross liquidation and a spot-margin liquidation are one event of the account each; isolated
+    # perps count one each; every symbol counts its own legs
+    perp_rows = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_perp"]
+    spot_rows = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_spot"]
+    perp_events = len(set(perp_rows)) if params["margin_mode"] == "cross" else len(perp_rows)
+    assert res["n_liquidations"] == perp_events + len(set(spot_rows))
+    assert sum(s["n_liquidations"] for s in res["symbols"]) == len(perp_rows) + len(spot_rows)
+    if params["margin_mode"] == "cross":
+        for t in set(perp_rows):  # every open perp of the account goes at once
+            assert all(s["perp_qty"][t] == 0.0 for s in res["symbols"])
+    assert res["n_trades"] == sum(s["n_trades"] for s in res["symbols"])
+
+
+def test_random_portfolios_reach_every_path():
+    seen = set()
+    multi_perp_cross_liquidations = 0
+    for seed in range(40):
+        mkts, weights, params, bar_hours = random_portfolio(seed)
+        res = run_portfolio(mkts, weights=weights, bar_hours=bar_hours, **params)
+        seen |= {(params["margin_mode"], e["kind"]) for e in res["events"]}
+        bars = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_perp"]
+        if params["margin_mode"] == "cross":
+            multi_perp_cross_liquidations += sum(bars.count(t) > 1 for t in set(bars))
+    for mode in ("isolated", "cross"):
+        assert {"entry", "exit", "flip", "resize", "rebalance", "reentry", "liquidation_perp"} <= {
+            k for m, k in seen if m == mode
+        }
+    assert ("cross", "liquidation_spot") in seen
+    assert multi_perp_cross_liquidations > 0
