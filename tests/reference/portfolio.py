@@ -22,8 +22,9 @@ Readings chosen here (beyond those of ``simulator.py``, which all carry over per
   is a sizing: it restarts ``rebalance_every`` and retakes ``C0``.
 * Cross ``C0``: the account cushion ``MB + Σ b_i·(m_i − entry_i) − Σ MM_i`` at the marks of the open (a
   member without a mark open at its last known mark), taken after a bar's executions whenever one of them
-  sized or traded a perp (an exit included). The cross trigger re-sizes every open pair whose target is
-  its direction; the isolated trigger re-sizes the pair of that perp only.
+  traded a perp (``Δb ≠ 0``, an exit included) or re-sized one to the very same quantities. The cross
+  trigger re-sizes every open pair whose target is its direction; the isolated trigger re-sizes the pair
+  of that perp only.
 * The spot trigger and the spot-margin liquidation use the account: level ``(cash + Σ_{a>0} a_i·S_i) /
   Σ_{a<0} |a_i|·S_i``. The liquidation check runs when at least one borrowed leg has its spot open (the
   others stay at their last known spot price, constant on the path). Held legs move toward ``spot_low``,
@@ -34,7 +35,8 @@ Readings chosen here (beyond those of ``simulator.py``, which all carry over per
   fund, split over those symbols in proportion to ``|a_i|·S_i(λ*)``.
 * Cross perp liquidation: the account's ``G(λ) = MB + Σ b_i·(m_i(λ) − entry_i) − Σ MM_i(|b_i|·m_i(λ))`` with
   ``m_i(λ) = mark_open_i + λ·(adverse_i − mark_open_i)`` (constant at the last known mark for a member
-  without a mark open); liquidated when ``G(1) ≤ 0`` (tiers at the adverse notionals). ``λ`` is solved with
+  without a mark open; the check runs when at least one open perp has its mark open); liquidated when
+  ``G(1) ≤ 0`` (tiers at the adverse notionals). ``λ`` is solved with
   the tiers fixed at the adverse notionals, then twice more with the tiers at ``|b_i|·m_i(λ)``, each solve
   ``λ = G(0)/(G(0) − G(1))`` (``0`` when ``G(0) ≤ 0``), clipped to ``[0, 1]``. A negative ``MB`` after the
   fills and fees, or under ``liquidation_loss="margin"`` a positive one (booked as ``liquidation_fees``),
