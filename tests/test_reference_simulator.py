@@ -1381,6 +1381,36 @@ def test_portfolio_weights_and_a_resize_move_only_that_pair(mode):
     assert_identity(res, 1000.0)
 
 
+def test_portfolio_equity_is_taken_once_before_the_bars_trades():
+    # both symbols enter at t0 with fees 0.001 + 0.0005, each sized from w_i·1000 net of its own costs,
+    # not of the other's: A (100): q = 0.8·(500 − 0.15q)/100 -> 400/100.12;
+    # B (50): cost 0.075q, q = 0.8·(300 − 0.075q)/50 -> 240/50.06.
+    a = market([100.0] * 2, target=[1, 1])
+    b = market([50.0] * 2, target=[1, 1])
+    fees = {"spot_fee": 0.001, "perp_fee": 0.0005}
+    for order in ((a, b), (b, a)):
+        w = [[0.5] * 2, [0.3] * 2] if order[0] is a else [[0.3] * 2, [0.5] * 2]
+        res = run_portfolio(list(order), weights=w, **{**TWO_PARAMS, **fees})
+        qa = res["symbols"][0 if order[0] is a else 1]["spot_qty"][0]
+        qb = res["symbols"][1 if order[0] is a else 0]["spot_qty"][0]
+        assert close(qa, 400.0 / 100.12) and close(qb, 240.0 / 50.06)
+        assert_identity(res, 1000.0)
+
+
+def test_cross_c0_is_retaken_after_a_member_exits():
+    # cross, x = 0.5, A and B carry at 100 (q = 4, shares 100 each, C0 = 192). t1: A exits at its open
+    # (100) -> C0 is retaken on B alone: 100 − 0.04·100 = 96, trigger at C ≤ 48, i.e. B's mark at
+    # 452/4.04 = 111.88…; B stays at 100 (C = 96): no rebalance. (Had C0 stayed 192, C = 96 ≤ 96 would
+    # re-size B at t2.) B then rises to 112 at t2's close (C = 100 − 48 − 4.48 = 47.52 ≤ 48) -> t3.
+    a = market([100.0] * 4, target=[1, 0, 0, 0])
+    b = market([100.0, 100.0, (100.0, 112.0, 100.0, 112.0), 112.0], target=[1] * 4)
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", rebalance_at=0.5, **TWO_PARAMS)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "exit"), (3, 1, "rebalance")]
+    assert close(res["symbols"][1]["spot_qty"][3], 0.8 * 500.0 / 112.0)
+    assert close(res["symbols"][0]["margin_share"][1], 0.0) and close(res["cash"][1], 500.0)
+    assert_identity(res, 1000.0)
+
+
 def two_carries(a_bar1, b_bar1, a_rest=130.0):
     # A and B both enter at 100 (t0), bar 1 as given (spot ≡ mark), then flat; target +1 throughout
     a = market([100.0, a_bar1, a_rest, a_rest], target=[1, 1, 1, 1])
