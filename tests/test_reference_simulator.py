@@ -1329,6 +1329,12 @@ def pkinds(res):
     return [(e["bar"], e["symbol"], e["kind"]) for e in res["events"]]
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.sampled_from(["isolated", "cross"]))
+def test_portfolio_of_one_symbol_is_the_single_column_hypothesis(seed, mode):
+    test_portfolio_of_one_symbol_is_the_single_column(mode, seed)
+
+
 @pytest.mark.parametrize("mode", ["isolated", "cross"])
 @pytest.mark.parametrize("seed", range(30))
 def test_portfolio_of_one_symbol_is_the_single_column(mode, seed):
@@ -1565,6 +1571,12 @@ def random_portfolio(seed):
             series.append(w)
         weights.append(series)
     return mkts, weights, params, cases[0][2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_random_portfolios_identity_hypothesis(seed):
+    test_random_portfolios_identity(seed)
 
 
 @pytest.mark.parametrize("seed", range(40))
