@@ -22,16 +22,18 @@ def _positions(m: MarketData, arr: np.ndarray) -> pd.DataFrame:
 
 @SETTINGS
 @given(seed=st.integers(0, 2**32 - 1), lev=st.sampled_from([1.0, 2.0, 5.0, 10.0, 20.0]),
-       hold=st.booleans(), reb=st.sampled_from([np.inf, 0.3, 0.6]), every=st.sampled_from([None, 24, "2d"]),
-       slip_k=st.sampled_from([0.0, 0.05]))
-def test_accounting_identity_every_bar(seed, lev, hold, reb, every, slip_k):
+       hold=st.booleans(), reb=st.sampled_from([None, 0.3, 0.6, 0.9]), every=st.sampled_from([None, 24, "2d"]),
+       slip_k=st.sampled_from([0.0, 0.05]), spot_reb=st.sampled_from([None, 1.3]),
+       loss=st.sampled_from(["fee", "margin"]))
+def test_accounting_identity_every_bar(seed, lev, hold, reb, every, slip_k, spot_reb, loss):
     rng = np.random.default_rng(seed)
     m = random_market(rng, 240, symbols=2, vol=0.02, wick=0.03)
     pos = _positions(m, random_targets(rng, len(m), 2))
     costs = fa.Costs(spot_fee=0.001, perp_fee=0.0005, half_spread_bps=2.0, slippage_bps=1.0, slippage_k=slip_k,
                      borrow_rate=1e-5, liquidation_fee=0.005)
     r = fa.backtest(m, pos, costs=costs, leverage=lev, spot_leverage=2.0, rebalance_at=reb, rebalance_every=every,
-                    after_liquidation="hold" if hold else "close")
+                    after_liquidation="hold" if hold else "reenter", spot_rebalance_level=spot_reb,
+                    liquidation_loss=loss)
     assert r.identity_error() < 1e-9
     comps = r.components
     for name in ("fees", "spread", "slippage", "borrow", "liquidation_fees", "insurance_fund_loss"):
@@ -154,7 +156,7 @@ def test_data_borrow_rate_overrides_constant():
     px = ohlc([100.0] * 4)
     idx = px.index
     m = toy_market(px, borrow=pd.Series([2e-5, 2e-5, 4e-5, 4e-5], index=idx))
-    r = fa.backtest(m, -1, capital=1000.0, spot_leverage=1.0, costs=fa.Costs.zero(borrow_rate=1.0))
+    r = fa.backtest(m, -1, capital=1000.0, spot_leverage=1.0, costs=fa.Costs.zero(borrow_rate=0.005))
     assert r.totals_frame()["borrow"].iloc[0] == pytest.approx(5 * 100 * (2e-5 * 2 + 4e-5 * 2), rel=1e-12)
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from reference.portfolio import COMPONENTS, simulate_portfolio
 from reference.simulator import liquidation_price, maintenance_margin, simulate
 
 NAN = float("nan")
@@ -185,6 +186,75 @@ def test_reverse_sizing():
     assert close(res["cash"][0], 1000.0)
 
 
+def test_cost_reserved_carry_entry_leaves_the_spot_wallet_at_zero():
+    # carry L = 1, E = 1000, spot fee 0.001 only: cost(q) = 0.1q at 100, q = 0.5·(1000 − 0.1q)/100
+    #   -> q = 500/100.05. Spot buy 100q, MB = N/L = 100q, spot fee 0.1q from cash:
+    #   cash = 1000 − 200.1q = 1000 − 200.1·500/100.05 = 0 (to rounding).
+    res = run(market([100.0] * 2, target=[1, 1]), capital=1000.0, leverage=1.0, **{**NO_COSTS, "spot_fee": 0.001})
+    q = 500.0 / 100.05
+    assert close(res["spot_qty"][0], q)
+    assert abs(res["cash"][0]) < 1e-12
+    assert close(res["margin_balance"][0], 100.0 * q)
+    assert close(res["equity"][0], 1000.0 - 0.1 * q)
+    # with the perp fee too (0.0005·100q = 0.05q, taken from MB after MB = N/L): cost 0.15q,
+    # q = 500/100.075, and the spot wallet keeps exactly the perp leg's cost 0.05q ≥ 0
+    res = run(
+        market([100.0] * 2, target=[1, 1]),
+        capital=1000.0,
+        leverage=1.0,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
+    )
+    q = 500.0 / 100.075
+    assert close(res["spot_qty"][0], q)
+    assert close(res["cash"][0], 0.05 * q)
+    assert close(res["margin_balance"][0], 100.0 * q - 0.05 * q)
+    # the old sizing on E_open, N = 500, would have left cash at −0.5 − 0.25 + 0.25 = −0.5
+    assert res["cash"][0] > 0.0
+
+
+def test_cost_reserved_reverse_entry():
+    # reverse L = 1, Ls = 3, E = 1000, fees 0.001 + 0.0005: cost 0.15q, factor 0.75:
+    #   q = 0.75·(1000 − 0.15q)/100 -> q = 750/100.1125. cash = 1000 + 100q (sale) − 100q (to MB)
+    #   − 0.1q (spot fee) = 1000 − 0.1q = N + N/Ls + 0.05q: proceeds, collateral and the perp's cost
+    #   (with N/L + N/Ls = 1000 − 0.15q).
+    res = run(
+        market([100.0] * 2, target=[-1, -1]),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
+    )
+    q = 750.0 / 100.1125
+    assert close(res["spot_qty"][0], -q) and close(res["perp_qty"][0], q)
+    assert close(res["cash"][0], 1000.0 - 0.1 * q)
+    assert close(res["cash"][0], 100.0 * q + 100.0 * q / 3.0 + 0.05 * q)
+    assert close(res["margin_balance"][0], 100.0 * q - 0.05 * q)
+
+
+def test_cost_reserved_rebalance_with_participation_slippage():
+    # a rebalance that shrinks the position: the cost falls as q' rises towards q_old. Whatever the
+    # cost model, q' is a fixed point of q' = sizing(E_open − cost(q')), checked here from the outside
+    # with the cost recomputed from the traded quantities.
+    prices = [100.0, 100.0, 150.0, 150.0]
+    spot = [(p, p, p, p) for p in prices]
+    res = run(
+        market(spot, target=[1] * 4, spot_volume=[50.0] * 4, perp_volume=[20.0] * 4),
+        capital=1000.0,
+        leverage=2.0,
+        rebalance_every=2,
+        **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005, "half_spread_bps": 2.0, "slippage_k": 0.05},
+    )
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+    q_old, q = res["spot_qty"][1], res["spot_qty"][2]
+    d = q_old - q
+    cost = 150.0 * d * (0.001 + 0.0005 + 2 * 2e-4 + 0.05 * math.sqrt(d / 50.0) + 0.05 * math.sqrt(d / 20.0))
+    E = res["equity"][1]
+    assert 0.0 < q < q_old
+    assert close(res["events"][1]["cost"], cost)
+    assert close(q, (2.0 / 3.0) * (E - cost) / 150.0, 1e-12)
+    assert_identity(res, 1000.0)
+
+
 # ---------------------------------------------------------------------------------------------------
 # The hand-computed 10-bar market: funding events, fees, a perp liquidation, the lock, a re-entry
 # ---------------------------------------------------------------------------------------------------
@@ -229,99 +299,98 @@ def test_ten_bar_hand_computed():
     # t0: target 0, flat.
     assert eq[0] == 1000.0
 
-    # t1: funding 0.0001 but no position coming in -> nothing. Entry at 100:
-    #   N = 1000·4/5 = 800, q = 8; a = 8, b = −8, entry 100; cash 1000 − 800 = 200 -> MB = 800/4 = 200,
-    #   cash 0; spot fee 0.001·800 = 0.8 from cash, perp fee 0.0005·800 = 0.4 from MB.
-    #   cash −0.8, MB 199.6, fees 1.2. Close S = M = 101: equity −0.8 + 808 + 199.6 − 8 = 998.8.
-    assert close(res["spot_qty"][1], 8.0) and close(res["perp_qty"][1], -8.0)
-    assert close(res["cash"][1], -0.8) and close(res["margin_balance"][1], 199.6)
-    assert close(res["fees"][1], 1.2)
+    # t1: funding 0.0001 but no position coming in -> nothing. Entry at 100, sized net of its own
+    #   costs (engine.md): cost(q) = q·(100·0.001 + 100·0.0005) = 0.15·q, q = 0.8·(1000 − 0.15·q)/100
+    #   -> q = 800/(100 + 0.8·0.15) = 800/100.12. a = q, b = −q, entry 100.
+    #   Spot buy 100q, transfer MB = N/4 = 25q, spot fee 0.1q from cash: cash = 1000 − 125.1q
+    #   (= the perp fee 0.05q: the spot wallet keeps exactly the perp leg's cost); MB = 25q − 0.05q.
+    #   Close S = M = 101: equity = 1000 − 125.1q + 101q + 24.95q − q = 1000 − 0.15q.
+    q = 800.0 / 100.12
+    assert close(q, 7.990411506192569)
+    assert close(res["spot_qty"][1], q) and close(res["perp_qty"][1], -q)
+    assert close(res["cash"][1], 1000.0 - 125.1 * q) and close(res["cash"][1], 0.05 * q)
+    assert close(res["margin_balance"][1], 24.95 * q)
+    assert close(res["fees"][1], 0.15 * q)
     assert close(res["funding"][1], 0.0)
-    assert close(eq[1], 998.8)
+    assert close(eq[1], 1000.0 - 0.15 * q) and close(eq[1], 998.8014382740711)
 
-    # t2: funding 0.001 at mark open 102: f = −b·m·r = 8·102·0.001 = 0.816 -> MB 200.416.
-    #   Close 103 both: equity −0.8 + 824 + 200.416 − 24 = 999.616.
-    assert close(res["funding"][2], 0.816)
-    assert close(res["margin_balance"][2], 200.416)
-    assert close(eq[2], 999.616)
+    # t2: funding 0.001 at mark open 102: f = −b·m·r = 0.102q -> MB 25.052q.
+    #   Close 103 both: equity 1000 − 0.15q + 0.102q.
+    assert close(res["funding"][2], 0.102 * q)
+    assert close(res["margin_balance"][2], 25.052 * q)
+    assert close(eq[2], 1000.0 - 0.048 * q)
 
-    # t3: no funding. Close S = 110, M = 111 (basis widens): equity −0.8 + 880 + 200.416 − 88 = 991.616.
-    #   spot_pnl 8·10 = 80, perp_pnl −8·11 = −88. Adverse mark 112: 200.416 − 96 > 8·112·0.01.
-    assert close(res["spot_pnl"][3], 80.0) and close(res["perp_pnl"][3], -88.0)
-    assert close(eq[3], 991.616)
+    # t3: no funding. Close S = 110, M = 111 (basis widens): spot_pnl 10q, perp_pnl −11q,
+    #   equity 1000 − 1.048q. Adverse mark 112: 25.052q − 12q > 0.01·112q.
+    assert close(res["spot_pnl"][3], 10.0 * q) and close(res["perp_pnl"][3], -11.0 * q)
+    assert close(eq[3], 1000.0 - 1.048 * q)
 
-    # t4: funding −0.0005 at mark open 112: f = 8·112·(−0.0005) = −0.448 -> MB 199.968.
-    #   Close 115 both: equity −0.8 + 920 + 199.968 − 120 = 999.168.
-    assert close(res["funding"][4], 0.816 - 0.448)
-    assert close(eq[4], 999.168)
+    # t4: funding −0.0005 at mark open 112: f = q·112·(−0.0005) = −0.056q -> MB 24.996q.
+    #   Close 115 both: equity 1000 − 125.1q + 115q + 24.996q − 15q = 1000 − 0.104q.
+    assert close(res["funding"][4], 0.046 * q)
+    assert close(eq[4], 1000.0 - 0.104 * q) and close(eq[4], 999.168997203356)
 
-    # t5: close 120 both: equity −0.8 + 960 + 199.968 − 160 = 999.168 (hedged).
-    #   Adverse 121: 199.968 − 168 = 31.968 > 9.68, no liquidation.
-    assert close(eq[5], 999.168)
-    assert res["liquidation_fees"][5] == 0.0 and close(res["perp_qty"][5], -8.0)
+    # t5: close 120 both: same equity (hedged). Adverse 121: 24.996q − 21q > 1.21q, no liquidation.
+    assert close(eq[5], 1000.0 - 0.104 * q)
+    assert res["liquidation_fees"][5] == 0.0 and close(res["perp_qty"][5], -q)
 
-    # t6: funding 0.0002 at mark open 122: f = 8·122·0.0002 = 0.1952 -> MB 200.1632.
-    #   Open 122: spot_pnl 160 + 16 = 176, perp_pnl −160 − 16 = −176.
-    #   Adverse mark 130: 200.1632 − 8·30 = −39.84 ≤ MM = 10.4 -> liquidated.
-    #   P = (MB + cum − b·entry)/(|b|·mmr − b) = (200.1632 + 800)/(0.08 + 8) = 1000.1632/8.08
-    #     = 123.78257425742574 > mark open 122 -> fills at P.
-    #   perp_pnl += b·(P − 122); MB += −8·(P − 100) − 0.005·8·P = 1000.1632 − 8.04·P = 0.04·P
-    #   (= 4.9513029702970295 ≥ 0, no insurance); liquidation fee 0.04·P; MB -> cash.
-    #   Close S = 125: spot_pnl 176 + 24 = 200; equity = −0.8 + 0.04·P + 8·125.
-    P = 1000.1632 / 8.08
+    # t6: funding 0.0002 at mark open 122: 0.0244q -> MB 25.0204q.
+    #   Adverse mark 130: 25.0204q − 30q ≤ MM = 1.3q -> liquidated.
+    #   P = (MB + cum − b·entry)/(|b|·mmr − b) = (25.0204q + 100q)/(1.01q) = 125.0204/1.01
+    #     = 123.78257425742574 (q cancels) > mark open 122 -> fills at P.
+    #   MB += −q·(P − 100) − 0.005·q·P = q·(125.0204 − 1.005·P) = 0.005·q·P (≥ 0, no insurance);
+    #   liquidation fee 0.005·q·P; MB -> cash. Close S = 125: equity = cash + 125q.
+    P = 125.0204 / 1.01
     assert close(P, 123.78257425742574)
-    assert close(res["perp_qty"][6], 0.0) and close(res["spot_qty"][6], 8.0)
+    assert close(res["perp_qty"][6], 0.0) and close(res["spot_qty"][6], q)
     assert close(res["margin_balance"][6], 0.0)
-    assert close(res["cash"][6], -0.8 + 0.04 * P)
-    assert close(res["liquidation_fees"][6], 0.04 * P)
+    assert close(res["cash"][6], 1000.0 - 125.1 * q + 0.005 * q * P)
+    assert close(res["liquidation_fees"][6], 0.005 * q * P)
     assert res["insurance_fund_loss"][6] == 0.0
-    assert close(res["perp_pnl"][6], -176.0 - 8.0 * (P - 122.0))  # −190.2605940594059
-    assert close(res["spot_pnl"][6], 200.0)
-    assert close(eq[6], -0.8 + 0.04 * P + 1000.0)  # 1004.151302970297
-    assert close(eq[6], 1004.151302970297)
-    assert close(P, liquidation_price("short", 100.0, 8.0, 200.1632, mmr=0.01))
+    assert close(res["perp_pnl"][6], -22.0 * q - q * (P - 122.0))
+    assert close(res["spot_pnl"][6], 25.0 * q)
+    assert close(eq[6], 1000.0 - 0.1 * q + 0.005 * q * P) and close(eq[6], 1004.1463273774441)
+    assert close(P, liquidation_price("short", 100.0, q, 25.0204 * q, mmr=0.01))
     liq = res["events"][1]
     assert liq["kind"] == "liquidation_perp" and liq["bar"] == 6
-    assert close(liq["perp_price"], P) and close(liq["cost"], 0.04 * P)
+    assert close(liq["perp_price"], P) and close(liq["cost"], 0.005 * q * P)
     assert res["n_liquidations"] == 1
+    # margin management is off: the run says so
+    assert res["warnings"] == [{"kind": "liquidated_without_margin_management", "count": 1, "first_bar": 6}]
 
     # t7: funding 0.0001 but the perp is gone -> nothing. target 1 = the liquidated direction ->
-    #   locked, after_liquidation="close": the spot leg is sold at the open 124 (spot_pnl −8 -> 192),
-    #   cash += 992 − fee 0.992. Equity −0.8 + 0.04·P + 992 − 0.992 = 995.1593029702971.
-    assert close(res["funding"][7], 0.5632)
+    #   locked, after_liquidation="close": the spot leg is sold at the open 124 (spot_pnl 24q),
+    #   cash += 124q − fee 0.124q. Equity 1000 − 1.224q + 0.005qP.
+    E9 = 1000.0 - 1.224 * q + 0.005 * q * P
+    assert close(res["funding"][7], 0.0704 * q)
     assert close(res["spot_qty"][7], 0.0)
-    assert close(res["fees"][7], 1.2 + 0.992)
-    assert close(eq[7], -0.8 + 0.04 * P + 992.0 - 0.992)
-    assert close(eq[7], 995.1593029702971)
+    assert close(res["fees"][7], 0.15 * q + 0.124 * q)
+    assert close(eq[7], E9) and close(eq[7], 995.1651048444836)
 
     # t8: target 0 -> the lock is released; flat, no trade.
     assert close(eq[8], eq[7])
 
-    # t9: target 1 -> re-entry (allowed: the target differed from +1 at bar 8). E_open = eq[7];
-    #   N = 0.8·E, q = N/130 at spot 130; the perp sells at perp_open 130.5 with mark 130:
-    #   perp_pnl += (b' − b)·(mark_open − perp_open) = −q·(−0.5) = 0.5·q; entry 130.5.
-    #   Fees 0.001·N + 0.0005·q·130.5. Close 131 both: spot +q, perp −q·(131 − 130) (on the mark).
-    #   cash = −0.001·N, MB = N/4 − 0.0005·q·130.5,
-    #   equity = E − 0.001·N − 0.06525·q + 0.5·q.
-    E9 = 990.208 + 0.04 * P
-    N9 = 0.8 * E9
-    q9 = N9 / 130.0
+    # t9: target 1 -> re-entry (allowed: the target differed from +1 at bar 8), E_open = E9, flat:
+    #   cost(q9) = q9·(130·0.001 + 130.5·0.0005) = 0.19525·q9 -> q9 = 0.8·E9/(130 + 0.8·0.19525).
+    #   The perp sells at perp_open 130.5 with mark 130: perp_pnl += (b' − b)·(mark_open − perp_open)
+    #   = 0.5·q9; entry 130.5. cash = E9 − 130q9 − 32.5q9 − 0.13q9, MB = 32.5q9 − 0.06525q9.
+    #   Close 131 both: equity = cash + 131q9 + MB − 0.5q9 = E9 + 0.30475·q9.
+    q9 = 0.8 * E9 / 130.1562
     assert close(res["spot_qty"][9], q9) and close(res["perp_qty"][9], -q9)
-    assert close(res["cash"][9], -0.001 * N9)
-    assert close(res["margin_balance"][9], N9 / 4.0 - 0.0005 * q9 * 130.5)
-    assert close(res["fees"][9], 2.192 + 0.001 * N9 + 0.0005 * q9 * 130.5)
-    assert close(res["perp_pnl"][9], -176.0 - 8.0 * (P - 122.0) + 0.5 * q9 - q9)
-    assert close(res["spot_pnl"][9], 192.0 + q9)
-    assert close(eq[9], E9 - 0.001 * N9 - 0.06525 * q9 + 0.5 * q9)
-    assert close(eq[9], 997.0256094169443)
+    assert close(res["cash"][9], E9 - 162.63 * q9)
+    assert close(res["margin_balance"][9], 32.43475 * q9)
+    assert close(res["fees"][9], 0.274 * q + 0.19525 * q9)
+    assert close(res["perp_pnl"][9], -22.0 * q - q * (P - 122.0) + 0.5 * q9 - q9)
+    assert close(res["spot_pnl"][9], 24.0 * q + q9)
+    assert close(eq[9], E9 + 0.30475 * q9) and close(eq[9], 997.0291824109851)
 
     assert res["n_trades"] == 3
     assert kinds(res) == [(1, "entry"), (6, "liquidation_perp"), (7, "exit"), (9, "entry")]
     entry_event = res["events"][0]
-    assert close(entry_event["cost"], 1.2)
+    assert close(entry_event["cost"], 0.15 * q)
     assert entry_event["spot_price"] == 100.0 and entry_event["perp_price"] == 100.0
-    assert close(entry_event["spot_qty"], 8.0) and close(entry_event["perp_qty"], -8.0)
-    assert close(res["events"][3]["cost"], 0.001 * N9 + 0.0005 * q9 * 130.5)
+    assert close(entry_event["spot_qty"], q) and close(entry_event["perp_qty"], -q)
+    assert close(res["events"][3]["cost"], 0.19525 * q9)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -574,6 +643,136 @@ def test_after_liquidation_close_vs_hold():
         assert_identity(res, 1000.0)
 
 
+def test_reenter_sizes_a_full_pair_at_the_next_open():
+    # carry L = 4, q = 8, MB 200, cash 0. t1 opens at 130 beyond P -> perp filled at 130, MB −45.2 to
+    # the insurance fund; the spot leg (8) stays. after_liquidation="reenter", target still +1:
+    # t2 (open 135): E_open = 8·135 = 1080, q' = 0.8·1080/135 = 6.4 (no costs); netted against the
+    # remaining leg: sell 1.6 spot (+216 cash), short 6.4 perp, MB = 6.4·135/4 = 216 -> cash 0.
+    # One trade, kind "reentry"; hedged afterwards: equity 1080 to the end, no lock.
+    res = run(gap_up_market([1] * 6), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "reentry")]
+    assert close(res["spot_qty"][2], 6.4) and close(res["perp_qty"][2], -6.4)
+    assert close(res["margin_balance"][2], 216.0) and close(res["cash"][2], 0.0)
+    assert close(res["equity"][1], 1040.0)
+    assert all(close(e, 1080.0) for e in res["equity"][2:])
+    assert res["n_trades"] == 2 and res["n_liquidations"] == 1
+    ev = res["events"][2]
+    assert ev["spot_price"] == 135.0 and ev["perp_price"] == 135.0
+    assert_identity(res, 1000.0)
+    # the same with "close": flat from t2 to the end although the target is +1 -> the warning
+    closed = run(gap_up_market([1] * 6), **LIQ_PARAMS)
+    assert kinds(closed) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit")]
+    assert closed["warnings"] == [
+        {"kind": "liquidated_without_margin_management", "count": 1, "first_bar": 1},
+        {"kind": "target_unfilled_after_liquidation", "liquidation_bar": 1, "direction": 1, "unfilled_bars": 4},
+    ]
+    # released lock (target 0 at t4) or "hold": no unfilled warning
+    assert len(run(gap_up_market([1, 1, 1, 1, 0, 1]), **LIQ_PARAMS)["warnings"]) == 1
+    assert len(run(gap_up_market([1] * 6), **{**LIQ_PARAMS, "after_liquidation": "hold"})["warnings"]) == 1
+    # with margin management on, the first warning goes
+    managed = run(gap_up_market([1] * 6), rebalance_every=100, **LIQ_PARAMS)
+    assert [w["kind"] for w in managed["warnings"]] == ["target_unfilled_after_liquidation"]
+
+
+def test_reenter_with_costs_nets_the_trade_against_the_remaining_leg():
+    # as above with fees 0.001 (spot) + 0.0005 (perp): entry q0 = 800/(100 + 0.8·0.15) = 800/100.12,
+    # cash 0.05·q0 (the perp fee), MB 25q0 − 0.05q0. t1: filled at 130, MB = 24.95q0 − 30q0 < 0 -> 0.
+    # t2 (135): E = 0.05q0 + 135q0; the re-entry sells q0 − q spot and shorts q perp:
+    #   cost(q) = 0.135·(q0 − q) + 0.0675·q -> q = 0.8·(E − 0.135·q0 + 0.0675·q)/135
+    #   -> q = 0.8·(E − 0.135·q0)/(135 − 0.054).
+    q0 = 800.0 / 100.12
+    fees = {"spot_fee": 0.001, "perp_fee": 0.0005}
+    res = run(gap_up_market([1] * 6), **{**LIQ_PARAMS, **fees, "after_liquidation": "reenter"})
+    E = 135.05 * q0
+    q = 0.8 * (E - 0.135 * q0) / 134.946
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "reentry")]
+    assert close(res["spot_qty"][2], q) and close(res["perp_qty"][2], -q)
+    assert close(res["events"][2]["cost"], 0.135 * (q0 - q) + 0.0675 * q)
+    assert_identity(res, 1000.0)
+
+
+def test_reenter_waits_for_a_non_gap_bar_and_follows_a_changed_target():
+    # t2 is a gap bar (spot opens missing): nothing executes; the re-entry comes at t3 (open 137):
+    #   E = 8·137 = 1096, q' = 0.8·1096/137 = 6.4.
+    mkt = gap_up_market([1] * 6)
+    for key in ("spot_open", "spot_high", "spot_low", "spot_close"):
+        mkt[key][2] = NAN
+    res = run(mkt, **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert res["gap_bars"] == [2]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (3, "reentry")]
+    assert close(res["spot_qty"][3], 6.4)
+    assert_identity(res, 1000.0)
+    # target 0 at the first bar after the liquidation: the remaining leg is closed ("exit"), the
+    # re-entry is disarmed, and a later +1 is a plain entry
+    res = run(gap_up_market([1, 1, 0, 1, 1, 1]), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit"), (3, "entry")]
+    # the opposite target: a flip from the remaining spot leg
+    res = run(gap_up_market([1, 1, -1, -1, -1, -1]), **{**LIQ_PARAMS, "after_liquidation": "reenter"})
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "flip")]
+    assert close(res["spot_qty"][2], -(1080.0 / (0.25 + 1.0 / 3.0)) / 135.0)
+
+
+def test_reenter_after_a_spot_margin_liquidation():
+    # reverse L = 1, Ls = 3 (a = −7.5, b = 7.5, cash 1000, MB 750); t1: spot high 125 -> loan repaid at
+    # R = 1000/8.25 (no fee here): cash 1000 − 7.5·R = 90.909…; the long perp stays (MB 750).
+    # t2 opens at 120 (target −1): E = cash + 750 + 7.5·(120 − 100) = 990.909…;
+    #   q' = E/(1 + 1/3)/120; re-borrow and sell q', perp netted from 7.5 to q'; kind "reentry".
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0, 120.0]
+    mark = [100.0, (105.0, 121.0, 105.0, 120.0), 120.0, 120.0]
+    res = run(
+        market(spot, mark=mark, target=[-1] * 4),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        after_liquidation="reenter",
+        **NO_COSTS,
+    )
+    R = 1000.0 / 8.25
+    E = 1000.0 - 7.5 * R + 750.0 + 150.0
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_spot"), (2, "reentry")]
+    assert close(res["equity"][1], E)
+    assert close(res["spot_qty"][2], -0.75 * E / 120.0) and close(res["perp_qty"][2], 0.75 * E / 120.0)
+    assert all(close(e, E) for e in res["equity"][1:])
+    assert_identity(res, 1000.0)
+
+
+@pytest.mark.parametrize("after", ["close", "reenter"])
+def test_liquidation_loss_margin(after):
+    # carry L = 4, mmr 0.01, liquidation fee 0.005: q = 8, MB = 200, entry 100.
+    # t1: open 110, mark high 125 > P = 1000/8.08 = 123.76 -> filled at P (the open is below it):
+    #   MB after the fill and the fee = 200 − 8·(P − 100) − 0.04·P = 1000 − 8.04·P = 0.04·P ≥ 0.
+    #   "fee": 0.04·P back to cash, liquidation_fees 0.04·P; "margin": it is forfeited too,
+    #   liquidation_fees 0.08·P, cash 0. Close 120: equity 960 + 0.04·P vs 960.
+    P = 1000.0 / 8.08
+    spot = [100.0, (110.0, 125.0, 110.0, 120.0)]
+    params = {**LIQ_PARAMS, "after_liquidation": after}
+    fee = run(market(spot, target=[1, 1]), **params)
+    margin = run(market(spot, target=[1, 1]), **params, liquidation_loss="margin")
+    assert close(fee["liquidation_fees"][1], 0.04 * P) and close(fee["cash"][1], 0.04 * P)
+    assert close(margin["liquidation_fees"][1], 0.08 * P) and close(margin["cash"][1], 0.0)
+    assert close(fee["equity"][1], 960.0 + 0.04 * P) and close(margin["equity"][1], 960.0)
+    assert close(margin["events"][1]["cost"], 0.08 * P)
+    assert margin["insurance_fund_loss"][1] == 0.0
+    for res in (fee, margin):
+        assert res["events"][1]["kind"] == "liquidation_perp" and close(res["events"][1]["perp_price"], P)
+        assert_identity(res, 1000.0)
+    # opened beyond P (gap up to 130): MB < 0 goes to the insurance fund, nothing is left to forfeit
+    a = run(gap_up_market([1, 1, 0, 0, 0, 0]), **LIQ_PARAMS)
+    b = run(gap_up_market([1, 1, 0, 0, 0, 0]), **{**LIQ_PARAMS, "liquidation_loss": "margin"})
+    for key in ("equity", "liquidation_fees", "insurance_fund_loss", "cash"):
+        assert a[key] == b[key]
+
+
+def test_liquidation_loss_does_not_touch_the_spot_margin_liquidation():
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0]
+    mkt = market(spot, target=[-1, -1, 0])
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **{**NO_COSTS, "liquidation_fee": 0.005})
+    a = run(mkt, **params)
+    b = run(mkt, liquidation_loss="margin", **params)
+    assert kinds(a) == kinds(b) == [(0, "entry"), (1, "liquidation_spot"), (2, "exit")]
+    assert a["equity"] == b["equity"] and a["liquidation_fees"] == b["liquidation_fees"]
+
+
 def test_lock_never_re_enters_the_liquidated_direction_but_may_flip():
     # target stays +1 forever: no re-entry after the liquidation
     res = run(gap_up_market([1] * 6), **LIQ_PARAMS)
@@ -588,15 +787,20 @@ def test_lock_never_re_enters_the_liquidated_direction_but_may_flip():
 
 
 def test_flip_is_one_netted_trade():
-    # carry q = 5 at 100 (E = 1000, L = 1), then reverse at 100: N = 1000/(1 + 1/3) = 750, q = 7.5.
-    #   Δa = −7.5 − 5 = −12.5, Δb = 7.5 + 5 = 12.5: one trade, fees 0.001·1250 + 0.0005·1250.
+    # carry L = 1 at 100 with fees 0.001 + 0.0005: q0 = 0.5·(1000 − 0.15·q0)/100 -> q0 = 500/100.075;
+    # equity after it E1 = 1000 − 0.15·q0. Reverse at 100 (factor 1/(1 + 1/3) = 0.75), netted:
+    #   Δa = −(q + q0), Δb = q + q0, cost 0.15·(q + q0): q = 0.75·(E1 − 0.15·(q + q0))/100
+    #   -> q = 0.75·(E1 − 0.15·q0)/100.1125. One trade.
     res = run(
         market([100.0] * 3, target=[1, -1, -1]), capital=1000.0, **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005}
     )
     assert kinds(res) == [(0, "entry"), (1, "flip")]
-    E1 = 1000.0 - 0.75  # after the entry fees 0.001·500 + 0.0005·500
-    assert close(res["spot_qty"][1], -E1 / (1.0 + 1.0 / 3.0) / 100.0)
-    assert close(res["events"][1]["cost"], 0.0015 * (5.0 + E1 * 0.0075) * 100.0)
+    q0 = 500.0 / 100.075
+    E1 = 1000.0 - 0.15 * q0
+    q = 0.75 * (E1 - 0.15 * q0) / 100.1125
+    assert close(res["spot_qty"][0], q0)
+    assert close(res["spot_qty"][1], -q) and close(res["perp_qty"][1], q)
+    assert close(res["events"][1]["cost"], 0.15 * (q + q0))
     assert res["n_trades"] == 2
     assert_identity(res, 1000.0)
 
@@ -638,32 +842,129 @@ def test_nan_mark_high_uses_the_close():
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_rebalance_at_margin_ratio():
-    # carry L = 4, mmr 0.01: q = 8, MB = 200 at 100.
-    # close t0 (110): ratio = 8·110·0.01/(200 − 80) = 0.0733 < 0.2
-    # close t1 (120): ratio = 8·120·0.01/(200 − 160) = 0.24 ≥ 0.2 -> rebalance at the open of t2:
-    #   E = 0 + 960 + 200 − 160 = 1000 -> N = 800, q' = 800/120 = 20/3, MB = 200, entry 120.
-    # close t2 (120): ratio = 0.04 -> no further rebalance.
-    spot = [(100.0, 110.0, 100.0, 110.0), (110.0, 120.0, 110.0, 120.0), 120.0, 120.0]
-    params = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
-    res = run(market(spot, target=[1] * 4), rebalance_at=0.2, **params)
-    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
-    assert close(res["spot_qty"][1], 8.0)
-    assert close(res["spot_qty"][2], 20.0 / 3.0) and close(res["perp_qty"][2], -20.0 / 3.0)
-    assert close(res["margin_balance"][2], 200.0) and close(res["cash"][2], 0.0)
-    assert close(res["equity"][3], 1000.0)
-    assert res["n_trades"] == 2
+def cushion_market(closes, funding=None, perp_open=None):
+    # spot ≡ mark; bar t opens at the close of t−1 (t0 at 100) and moves straight to its close
+    bars, prev = [], 100.0
+    for c in closes:
+        bars.append((prev, max(prev, c), min(prev, c), c))
+        prev = c
+    return market(bars, funding=funding, perp_open=perp_open, target=[1] * len(closes))
+
+
+CUSHION_PARAMS = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
+
+
+def test_rebalance_at_fires_half_way_to_the_liquidation_price():
+    # carry L = 4, mmr 0.01, no costs: q = 8, MB = 200, entry 100 at the open of t0.
+    # C(M) = MB − 8·(M − 100) − 0.01·8·M = 1000 − 8.08·M, linear in the mark; C0 = C(100) = 192;
+    # P = 1000/8.08 = 123.762…, where C = 0. rebalance_at = 0.5: C ≤ 96 <=> M ≥ 904/8.08 = 111.881…,
+    # the midpoint of [100, P].
+    P = 1000.0 / 8.08
+    threshold = 904.0 / 8.08
+    assert close(threshold, 0.5 * (100.0 + P))
+    assert close(P, liquidation_price("short", 100.0, 8.0, 200.0, mmr=0.01))
+    # closes: t0 100 (C 192), t1 110 (C 111.2), t2 111.8 (C 96.656 > 96), t3 112 (C 95.04 ≤ 96)
+    # -> re-sized at the open of t4 (112): E = 1000, q' = 800/112, MB = 200, entry 112;
+    #    C0' = 200 − 0.01·800 = 192 and C stays there (closes 112): no further rebalance.
+    closes = [100.0, 110.0, 111.8, 112.0, 112.0, 112.0]
+    res = run(cushion_market(closes), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (4, "rebalance")]
+    assert close(res["spot_qty"][3], 8.0)
+    assert close(res["spot_qty"][4], 800.0 / 112.0) and close(res["perp_qty"][4], -800.0 / 112.0)
+    assert close(res["margin_balance"][4], 200.0) and close(res["cash"][4], 0.0)
+    assert all(close(e, 1000.0) for e in res["equity"])
+    assert res["n_trades"] == 2 and res["warnings"] == []
     assert_identity(res, 1000.0)
-    never = run(market(spot, target=[1] * 4), **params)
-    assert kinds(never) == [(0, "entry")]
-    late = run(market(spot, target=[1] * 4), rebalance_at=0.3, **params)
-    assert kinds(late) == [(0, "entry")]
+    # x = 0.6 waits for C ≤ 76.8 (M ≥ 114.26…): never here; off (None or inf): never.
+    for x in (0.6, None, INF):
+        assert kinds(run(cushion_market(closes), rebalance_at=x, **CUSHION_PARAMS)) == [(0, "entry")]
+    # x = 0.3: C ≤ 134.4 <=> M ≥ 107.128…: the close of t1 (110) already -> re-sized at t2's open (110)
+    res = run(cushion_market(closes), rebalance_at=0.3, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+
+
+def test_rebalance_at_funding_moves_the_cushion():
+    # As above (x = 0.5, trigger at C ≤ 96). Funding received raises C, paid lowers it:
+    # - t3 opens at 111.8 with a rate +0.002: f = −b·m·r = 8·111.8·0.002 = 1.7888 into MB, so at the
+    #   close of t3 (112) C = 95.04 + 1.7888 = 96.8288 > 96: no rebalance at t4.
+    closes = [100.0, 110.0, 111.8, 112.0, 112.0, 112.0]
+    res = run(cushion_market(closes, funding=[NAN, NAN, NAN, 0.002, NAN, NAN]), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry")]
+    assert close(res["funding"][-1], 1.7888)
+    # - t2 opens at 110 with a rate −0.001: f = −0.88, so at the close of t2 (111.8)
+    #   C = 96.656 − 0.88 = 95.776 ≤ 96: re-sized one bar earlier, at t3's open (111.8).
+    res = run(cushion_market(closes, funding=[NAN, NAN, -0.001, NAN, NAN, NAN]), rebalance_at=0.5, **CUSHION_PARAMS)
+    assert kinds(res) == [(0, "entry"), (3, "rebalance")]
+    assert close(res["spot_qty"][3], 0.8 * (1000.0 - 0.88) / 111.8)
+
+
+def test_rebalance_at_c0_is_taken_after_the_costs_at_the_mark_open():
+    # carry L = 4, mmr 0.01, perp fee 0.0005 only; t0: spot = mark open 100, the perp sells at 100.5.
+    #   cost(q) = 0.0005·100.5·q = 0.05025q -> q = 0.8·(1000 − 0.05025q)/100 = 800/100.0402.
+    #   MB = N/L − fee = 25q − 0.05025q = 24.94975q, entry 100.5.
+    #   C0 = MB + b·(mark_open − entry) − MM(q·mark_open) = 24.94975q + 0.5q − q = 24.44975q.
+    #   C(M) = 24.94975q − q·(M − 100.5) − 0.01·q·M = q·(125.44975 − 1.01·M).
+    #   x = 0.5: C ≤ 12.224875q <=> M ≥ 113.224875/1.01 = 112.1038…
+    #   close 112.1 -> C = 12.22875q: no; close 112.11 -> C = 12.21865q: re-sized at the next open.
+    #   (C0 without the fee, 24.5q, would fire at 112.1; C0 at the perp price, 23.94475q, or without
+    #   the basis, 23.94975q, would not fire at 112.11.)
+    q = 800.0 / 100.0402
+    params = {**CUSHION_PARAMS, "perp_fee": 0.0005}
+    closes = [100.0, 112.1, 112.1, 112.1]
+    res = run(cushion_market(closes, perp_open=[100.5, 100.0, 112.1, 112.1]), rebalance_at=0.5, **params)
+    assert close(res["perp_qty"][0], -q) and close(res["margin_balance"][0], 24.94975 * q)
+    assert kinds(res) == [(0, "entry")]
+    closes = [100.0, 112.11, 112.11, 112.11]
+    res = run(cushion_market(closes, perp_open=[100.5, 100.0, 112.11, 112.11]), rebalance_at=0.5, **params)
+    assert kinds(res) == [(0, "entry"), (2, "rebalance")]
+    assert_identity(res, 1000.0)
+
+
+def test_rebalance_at_is_validated():
+    for bad in (0.0, 1.0, 1.5, -0.2):
+        with pytest.raises(ValueError, match="rebalance_at"):
+            run(market([100.0]), rebalance_at=bad)
+    with pytest.raises(ValueError, match="spot_rebalance_level"):
+        run(market([100.0]), spot_rebalance_level=1.1, spot_liquidation_level=1.1)
+    with pytest.raises(ValueError, match="liquidation_loss"):
+        run(market([100.0]), liquidation_loss="all")
+    with pytest.raises(ValueError, match="after_liquidation"):
+        run(market([100.0]), after_liquidation="reopen")
+
+
+def test_spot_rebalance_level():
+    # reverse, L = 1, Ls = 3, E = 1000, no costs: a = −7.5, b = 7.5, cash 1000, MB 750 at 100.
+    # Spot margin level at the close = cash/(7.5·S) = 133.33…/S (1.333… at entry).
+    # y = 1.3 fires when S ≥ 102.564…: close t1 102.5 -> 1.30081 (no), close t2 102.6 -> 1.29955 (yes)
+    # -> re-sized at the open of t3 (102.6): E = 1000 (hedged), q' = 750/102.6;
+    #    spot: buy back 7.5 − q', cash 1000 − (7.5 − q')·102.6 = 230.5 + 750; perp: MB 750 + 7.5·2.6 =
+    #    769.5 -> transfer 19.5 back to cash so MB = 750: cash 1000, level 1000/750 again.
+    closes = [100.0, 102.5, 102.6, 102.6, 102.6]
+    bars, prev = [], 100.0
+    for c in closes:
+        bars.append((prev, c, prev, c))
+        prev = c
+    mkt = market(bars, target=[-1] * 5)
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **NO_COSTS)
+    res = run(mkt, spot_rebalance_level=1.3, **params)
+    assert kinds(res) == [(0, "entry"), (3, "rebalance")]
+    assert close(res["spot_qty"][3], -750.0 / 102.6) and close(res["perp_qty"][3], 750.0 / 102.6)
+    assert close(res["cash"][3], 1000.0) and close(res["margin_balance"][3], 750.0)
+    assert all(close(e, 1000.0) for e in res["equity"])
+    assert_identity(res, 1000.0)
+    # the guides' 1.30 versus a lower level: 1.25 needs S ≥ 106.67, never here
+    assert kinds(run(mkt, spot_rebalance_level=1.25, **params)) == [(0, "entry")]
+    # a carry has no loan: the spot level never fires
+    res = run(market(bars, target=[1] * 5), spot_rebalance_level=1.3, **params)
+    assert kinds(res) == [(0, "entry")]
 
 
 def test_rebalance_every():
-    # prices trend up 5 per bar (S = M = perp), L = 1, fees on; re-sized every 3 bars:
-    # sizings at 0, 3, 6, 9; at each rebalance q' = E_open·(1/2)/S_open, with E_open = equity of the
-    # previous close (hedged, no funding: the open move changes nothing); costs on |Δq| only.
+    # prices trend up 5 per bar (S = M = perp), L = 1, fees 0.001 + 0.0005; re-sized every 3 bars:
+    # sizings at 0, 3, 6, 9. Entry: q0 = 0.5·(1000 − 0.15·q0)/100 -> q0 = 500/100.075. At a rebalance
+    # at price S with E_open = equity of the previous close (hedged, no funding: the open move changes
+    # nothing) the position shrinks (S rises, E does not), costs 0.0015·(q_old − q)·S, so
+    # q = 0.5·(E − 0.0015·(q_old − q)·S)/S -> q = (0.5·E − 0.00075·q_old·S)/(0.99925·S).
     prices = [100.0 + 5.0 * t for t in range(11)]
     spot = [(p, p + 2.0, p, p + 5.0) for p in prices]
     res = run(
@@ -674,14 +975,19 @@ def test_rebalance_every():
         **{**NO_COSTS, "spot_fee": 0.001, "perp_fee": 0.0005},
     )
     assert kinds(res) == [(0, "entry"), (3, "rebalance"), (6, "rebalance"), (9, "rebalance")]
+    assert close(res["spot_qty"][0], 500.0 / 100.075)
     for ev in res["events"][1:]:
         t = ev["bar"]
-        q_new = res["equity"][t - 1] * 0.5 / prices[t]
+        S = prices[t]
+        E = res["equity"][t - 1]
         q_old = res["spot_qty"][t - 1]
+        q_new = (0.5 * E - 0.00075 * q_old * S) / (0.99925 * S)
+        assert q_new < q_old
         assert close(ev["spot_qty"], q_new) and close(ev["perp_qty"], -q_new)
-        assert close(ev["cost"], 0.0015 * abs(q_new - q_old) * prices[t])
+        assert close(ev["cost"], 0.0015 * (q_old - q_new) * S)
     assert close(res["fees"][-1], sum(ev["cost"] for ev in res["events"]))
     assert res["n_trades"] == 4
+    assert res["warnings"] == []
     assert_identity(res, 1000.0)
 
 
@@ -735,36 +1041,88 @@ def test_gap_bar_with_known_closes_and_nan_close_on_a_traded_bar():
     assert_identity(res, 1000.0)
 
 
+def test_perp_is_liquidated_on_a_spot_only_gap():
+    # gap_up_market with the spot data missing on t1: no execution there, but the perp's mark exists,
+    # so its liquidation is checked (engine.md: Liquidation): filled at the mark open 130 as before.
+    mkt = gap_up_market([1, 1, 0, 0, 0, 0])
+    for key in ("spot_open", "spot_high", "spot_low", "spot_close"):
+        mkt[key][1] = NAN
+    res = run(mkt, **LIQ_PARAMS)
+    assert res["gap_bars"] == [1]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_perp"), (2, "exit")]
+    assert res["events"][1]["perp_price"] == 130.0
+    assert close(res["insurance_fund_loss"][1], 45.2)
+    # the spot leg is marked at its last known price (100) on t1: equity 8·100 + 0
+    assert close(res["equity"][1], 800.0)
+    assert close(res["equity"][2], 8.0 * 135.0)
+    assert_identity(res, 1000.0)
+
+
+def test_spot_margin_is_checked_on_a_mark_only_gap():
+    # the reverse carry of test_spot_margin_liquidation_fills_at_R_then_closes_the_perp with the mark
+    # (and perp) data missing on t1: the loan is still force-repaid at R = 1000/8.25 on t1; the perp
+    # is marked at its last known mark (100) there.
+    spot = [100.0, (105.0, 125.0, 105.0, 120.0), 120.0, 120.0]
+    mark = [100.0, (NAN, NAN, NAN, NAN), 120.0, 120.0]
+    res = run(
+        market(spot, mark=mark, perp_open=[100.0, NAN, 120.0, 120.0], target=[-1] * 4),
+        capital=1000.0,
+        leverage=1.0,
+        spot_leverage=3.0,
+        **{**NO_COSTS, "liquidation_fee": 0.005},
+    )
+    R = 1000.0 / 8.25
+    assert res["gap_bars"] == [1]
+    assert kinds(res) == [(0, "entry"), (1, "liquidation_spot"), (2, "exit")]
+    assert close(res["events"][1]["spot_price"], R)
+    assert close(res["equity"][1], 1000.0 - 7.5375 * R + 750.0)
+    assert close(res["equity"][3], 986.3636363636364)
+    assert_identity(res, 1000.0)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Costs: spread, slippage in bps and the participation model (volume of bar t−1)
 # ---------------------------------------------------------------------------------------------------
 
 
 def test_spread_and_slippage():
-    # carry L = 1, q = 5 at 100: 500 notional per leg.
-    # entry at t0: no volume of bar −1 -> slippage_bps 2 -> 2·500·2e-4 = 0.2; spread 1.5 bps -> 0.15
+    # carry L = 1 at 100, entry sized net of its costs.
+    # entry at t0: no volume of bar −1 -> slippage_bps 2 and spread 1.5 bps on each leg:
+    #   cost(q) = 2·100q·(2e-4 + 1.5e-4) = 0.07q, q = 0.5·(1000 − 0.07q)/100 -> q = 500/100.035;
+    #   slippage 2·100q·2e-4 = 0.04q, spread 0.03q.
     res0 = run(
         market([100.0] * 3, target=[1, 1, 1], spot_volume=[100.0] * 3, perp_volume=[400.0] * 3),
         capital=1000.0,
         **{**NO_COSTS, "half_spread_bps": 1.5, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res0["slippage"][0], 0.2)
-    assert close(res0["spread"][0], 0.15)
-    # entry at t1 with volume[t0] (100 spot, 400 perp), k = 0.1:
-    #   spot 0.1·sqrt(5/100)·500, perp 0.1·sqrt(5/400)·500; spread 0.15 (E = 1000 at t1)
+    q = 500.0 / 100.035
+    assert close(res0["spot_qty"][0], q)
+    assert close(res0["slippage"][0], 0.04 * q)
+    assert close(res0["spread"][0], 0.03 * q)
+    # entry at t1 with volume[t0] (100 spot, 400 perp), k = 0.1: slippage
+    #   0.1·sqrt(q/100)·100q + 0.1·sqrt(q/400)·100q, spread 0.03q, and q is the fixed point of
+    #   q = 0.5·(1000 − cost(q))/100 (checked to 1e-12 relative, with the cost taken at that q).
     res1 = run(
         market([100.0] * 3, target=[0, 1, 1], spot_volume=[100.0, 1.0, 1.0], perp_volume=[400.0, 1.0, 1.0]),
         capital=1000.0,
         **{**NO_COSTS, "half_spread_bps": 1.5, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res1["slippage"][1], 50.0 * math.sqrt(0.05) + 50.0 * math.sqrt(5.0 / 400.0))
-    # a missing volume of bar t−1 falls back to slippage_bps, per leg
+    q = res1["spot_qty"][1]
+    slip = 10.0 * q * (math.sqrt(q / 100.0) + math.sqrt(q / 400.0))
+    assert close(res1["slippage"][1], slip)
+    assert close(res1["spread"][1], 0.03 * q)
+    assert close(q, 0.5 * (1000.0 - slip - 0.03 * q) / 100.0, 1e-12)
+    assert 4.0 < q < 5.0  # about 1.8% of the notional goes to slippage
+    # a missing volume of bar t−1 falls back to slippage_bps, per leg: 100q·2e-4 + 10q·sqrt(q/400)
     res2 = run(
         market([100.0] * 3, target=[0, 1, 1], spot_volume=[NAN, 1.0, 1.0], perp_volume=[400.0, 1.0, 1.0]),
         capital=1000.0,
         **{**NO_COSTS, "slippage_bps": 2.0, "slippage_k": 0.1},
     )
-    assert close(res2["slippage"][1], 0.1 + 50.0 * math.sqrt(5.0 / 400.0))
+    q = res2["spot_qty"][1]
+    slip = 0.02 * q + 10.0 * q * math.sqrt(q / 400.0)
+    assert close(res2["slippage"][1], slip)
+    assert close(q, 0.5 * (1000.0 - slip) / 100.0, 1e-12)
     for res in (res0, res1, res2):
         assert_identity(res, 1000.0)
 
@@ -795,10 +1153,19 @@ def random_case(seed):
         mo, mh, ml, mc = (x * (1 + basis + rng.gauss(0.0, 0.0005)) for x in (o, h, lo, c))
         mh, ml = max(mh, mo, mc), min(ml, mo, mc)
         po = mo * (1 + rng.gauss(0.0, 0.0005))
-        if t > 0 and rng.random() < 0.05:  # gap bar
+        u = rng.random()
+        if t > 0 and u < 0.05:  # gap bar
             o = mo = po = NAN
             if rng.random() < 0.5:
                 c = mc = NAN
+        elif t > 0 and u < 0.08:  # only the spot data missing
+            o = h = lo = NAN
+            if rng.random() < 0.5:
+                c = NAN
+        elif t > 0 and u < 0.10:  # only the perp and mark data missing
+            mo = po = mh = ml = NAN
+            if rng.random() < 0.5:
+                mc = NAN
         if rng.random() < 0.05:
             h = NAN
         if rng.random() < 0.05:
@@ -829,9 +1196,11 @@ def random_case(seed):
         borrow_rate=0.0000042,
         mmr=rng.choice([0.005, 0.01]),
         liquidation_fee=rng.choice([0.0, 0.005, 0.0125]),
-        rebalance_at=rng.choice([INF, 0.2, 0.5]),
+        rebalance_at=rng.choice([None, INF, 0.3, 0.5, 0.8]),
+        spot_rebalance_level=rng.choice([None, 1.2, 1.3]),
         rebalance_every=rng.choice([0, 4]),
-        after_liquidation=rng.choice(["close", "hold"]),
+        after_liquidation=rng.choice(["close", "hold", "reenter"]),
+        liquidation_loss=rng.choice(["fee", "margin"]),
         spot_liquidation_level=1.10,
         tiers=rng.choice([None, TIERS]),
     )
@@ -880,7 +1249,7 @@ def check_random_case(seed):
         assert series[0] >= 0.0
         assert all(b >= a for a, b in itertools.pairwise(series)), key
     events = res["events"]
-    assert res["n_trades"] == sum(e["kind"] in ("entry", "exit", "flip", "rebalance") for e in events)
+    assert res["n_trades"] == sum(e["kind"] in ("entry", "exit", "flip", "rebalance", "reentry") for e in events)
     assert res["n_liquidations"] == sum(e["kind"].startswith("liquidation") for e in events)
     for t in range(n):
         a, b = res["spot_qty"][t], res["perp_qty"][t]
@@ -889,7 +1258,26 @@ def check_random_case(seed):
         if b == 0.0:
             assert res["margin_balance"][t] == 0.0
     # nothing executes on a gap bar
-    assert not any(e["bar"] in res["gap_bars"] for e in events)
+    assert not any(e["bar"] in res["gap_bars"] for e in events if not e["kind"].startswith("liquidation"))
+    # an entry from flat is sized net of its own costs: q = factor·(E_open − cost)/S_open exactly, and it
+    # leaves the spot wallet at the perp leg's costs, never below 0
+    lev, ls = params["leverage"], params["spot_leverage"]
+    for e in events:
+        t = e["bar"]
+        if e["kind"] != "entry" or (t > 0 and res["spot_qty"][t - 1] != 0.0):
+            continue
+        E = capital if t == 0 else res["equity"][t - 1]
+        d = 1 if e["spot_qty"] > 0 else -1
+        factor = lev / (lev + 1.0) if d == 1 else 1.0 / (1.0 / lev + 1.0 / ls)
+        assert close(abs(e["spot_qty"]), factor * (E - e["cost"]) / mkt["spot_open"][t], 1e-12)
+        if not any(x["bar"] == t and x["kind"].startswith("liquidation") for x in events):
+            assert res["cash"][t] >= -1e-9 * capital
+    # the warning of a run without margin management
+    managed = (params["rebalance_at"] not in (None, INF) or params["spot_rebalance_level"] is not None) or params[
+        "rebalance_every"
+    ] > 0
+    warned = [w for w in res["warnings"] if w["kind"] == "liquidated_without_margin_management"]
+    assert bool(warned) == (res["n_liquidations"] > 0 and not managed)
     return res
 
 
@@ -910,4 +1298,327 @@ def test_random_markets_reach_liquidations_and_flips():
     for seed in range(40):
         res = check_random_case(seed)
         seen.update(e["kind"] for e in res["events"])
-    assert {"entry", "exit", "flip", "rebalance", "liquidation_perp", "liquidation_spot"} <= seen
+    assert {"entry", "exit", "flip", "rebalance", "reentry", "liquidation_perp", "liquidation_spot"} <= seen
+
+
+# ---------------------------------------------------------------------------------------------------
+# Portfolios: one account over several symbols (tests/reference/portfolio.py)
+# ---------------------------------------------------------------------------------------------------
+
+SERIES = ("spot_open", "spot_high", "spot_low", "spot_close", "perp_open", "mark_open", "mark_high", "mark_low")
+SERIES += ("mark_close", "funding", "borrow_rate", "spot_volume", "perp_volume")
+ACCOUNT_SERIES = ("equity", "funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow")
+ACCOUNT_SERIES += ("liquidation_fees", "insurance_fund_loss", "cash", "margin_balance")
+
+
+def data_of(mkt):
+    return {k: mkt[k] for k in SERIES}
+
+
+def run_portfolio(mkts, weights=None, bar_hours=1.0, **params):
+    return simulate_portfolio(
+        symbols=[data_of(m) for m in mkts],
+        targets=[m["target"] for m in mkts],
+        weights=weights,
+        bar_hours=bar_hours,
+        params=params,
+    )
+
+
+def pkinds(res):
+    return [(e["bar"], e["symbol"], e["kind"]) for e in res["events"]]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1), st.sampled_from(["isolated", "cross"]))
+def test_portfolio_of_one_symbol_is_the_single_column_hypothesis(seed, mode):
+    test_portfolio_of_one_symbol_is_the_single_column(mode, seed)
+
+
+@pytest.mark.parametrize("mode", ["isolated", "cross"])
+@pytest.mark.parametrize("seed", range(30))
+def test_portfolio_of_one_symbol_is_the_single_column(mode, seed):
+    # engine.md: "With one symbol this is exactly the isolated rule" (liquidation on the λ path in
+    # cross, the account cushion and spot level): every series, count, event and warning agree.
+    mkt, params, bar_hours = random_case(seed)
+    single = run(mkt, bar_hours=bar_hours, **params)
+    n = len(mkt["target"])
+    pf = run_portfolio([mkt], weights=[[1.0] * n], bar_hours=bar_hours, margin_mode=mode, **params)
+    scale = params["capital"]
+    for key in ACCOUNT_SERIES:
+        for t in range(n):
+            assert abs(single[key][t] - pf[key][t]) <= 1e-9 * scale, (key, t, single[key][t], pf[key][t])
+    for key in ("spot_qty", "perp_qty"):
+        for t in range(n):
+            assert close(single[key][t], pf["symbols"][0][key][t]), (key, t)
+    assert single["n_trades"] == pf["n_trades"] and single["n_liquidations"] == pf["n_liquidations"]
+    assert kinds(single) == [(b, k) for b, _, k in pkinds(pf)]
+    assert single["warnings"] == [{k: v for k, v in w.items() if k != "symbol"} for w in pf["warnings"]]
+
+
+TWO_PARAMS = dict(capital=1000.0, leverage=4.0, mmr=0.01, **NO_COSTS)
+
+
+@pytest.mark.parametrize("mode", ["isolated", "cross"])
+def test_portfolio_weights_and_a_resize_move_only_that_pair(mode):
+    # A at 100, B at 50, carry L = 4, weights 0.5 / 0.3, no costs. t0, E = 1000:
+    #   A: E_A = 500, N = 400, q = 4, MB_A = 100; B: E_B = 300, N = 240, q = 4.8, MB_B = 60;
+    #   cash = 1000 − 400 − 100 − 240 − 60 = 200.
+    # t1: A's funding 0.001 at mark open 100: 0.4 into A's share (100.4); A closes at 110.
+    # t2: B's weight 0.3 -> 0.2, A opens at 110: E = 1000.4 (hedged), E_B = 200.08, N_B = 160.064,
+    #   q_B = 3.20128, MB_B = 40.016: B sells 1.59872 at 50 (+79.936 cash) and 19.984 of margin comes
+    #   back: cash 299.92. A's share keeps its funding and its unrealised loss: 100.4; Σ = 140.416.
+    a = market([100.0, (100.0, 110.0, 100.0, 110.0), 110.0], funding=[NAN, 0.001, NAN], target=[1, 1, 1])
+    b = market([50.0, 50.0, 50.0], target=[1, 1, 1])
+    res = run_portfolio([a, b], weights=[[0.5] * 3, [0.3, 0.3, 0.2]], margin_mode=mode, **TWO_PARAMS)
+    A, B = res["symbols"]
+    assert close(A["spot_qty"][0], 4.0) and close(B["spot_qty"][0], 4.8)
+    assert close(A["margin_share"][0], 100.0) and close(B["margin_share"][0], 60.0)
+    assert close(res["cash"][0], 200.0)
+    assert close(A["margin_share"][1], 100.4)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (2, 1, "resize")]
+    assert close(B["spot_qty"][2], 3.20128) and close(B["perp_qty"][2], -3.20128)
+    assert close(B["margin_share"][2], 40.016)
+    assert close(A["margin_share"][2], 100.4) and close(A["spot_qty"][2], 4.0)
+    assert close(res["margin_balance"][2], 140.416)
+    assert close(res["cash"][2], 299.92)
+    assert all(close(e, x) for e, x in zip(res["equity"], [1000.0, 1000.4, 1000.4], strict=True))
+    assert res["n_trades"] == 3 and A["n_trades"] == 1 and B["n_trades"] == 2
+    assert_identity(res, 1000.0)
+
+
+def test_portfolio_equity_is_taken_once_before_the_bars_trades():
+    # both symbols enter at t0 with fees 0.001 + 0.0005, each sized from w_i·1000 net of its own costs,
+    # not of the other's: A (100): q = 0.8·(500 − 0.15q)/100 -> 400/100.12;
+    # B (50): cost 0.075q, q = 0.8·(300 − 0.075q)/50 -> 240/50.06.
+    a = market([100.0] * 2, target=[1, 1])
+    b = market([50.0] * 2, target=[1, 1])
+    fees = {"spot_fee": 0.001, "perp_fee": 0.0005}
+    for order in ((a, b), (b, a)):
+        w = [[0.5] * 2, [0.3] * 2] if order[0] is a else [[0.3] * 2, [0.5] * 2]
+        res = run_portfolio(list(order), weights=w, **{**TWO_PARAMS, **fees})
+        qa = res["symbols"][0 if order[0] is a else 1]["spot_qty"][0]
+        qb = res["symbols"][1 if order[0] is a else 0]["spot_qty"][0]
+        assert close(qa, 400.0 / 100.12) and close(qb, 240.0 / 50.06)
+        assert_identity(res, 1000.0)
+
+
+def test_cross_c0_is_retaken_after_a_member_exits():
+    # cross, x = 0.5, A and B carry at 100 (q = 4, shares 100 each, C0 = 192). t1: A exits at its open
+    # (100) -> C0 is retaken on B alone: 100 − 0.04·100 = 96, trigger at C ≤ 48, i.e. B's mark at
+    # 452/4.04 = 111.88…; B stays at 100 (C = 96): no rebalance. (Had C0 stayed 192, C = 96 ≤ 96 would
+    # re-size B at t2.) B then rises to 112 at t2's close (C = 100 − 48 − 4.48 = 47.52 ≤ 48) -> t3.
+    a = market([100.0] * 4, target=[1, 0, 0, 0])
+    b = market([100.0, 100.0, (100.0, 112.0, 100.0, 112.0), 112.0], target=[1] * 4)
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", rebalance_at=0.5, **TWO_PARAMS)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "exit"), (3, 1, "rebalance")]
+    assert close(res["symbols"][1]["spot_qty"][3], 0.8 * 500.0 / 112.0)
+    assert close(res["symbols"][0]["margin_share"][1], 0.0) and close(res["cash"][1], 500.0)
+    assert_identity(res, 1000.0)
+
+
+def two_carries(a_bar1, b_bar1, a_rest=130.0):
+    # A and B both enter at 100 (t0), bar 1 as given (spot ≡ mark), then flat; target +1 throughout
+    a = market([100.0, a_bar1, a_rest, a_rest], target=[1, 1, 1, 1])
+    b = market([100.0, b_bar1, 100.0, 100.0], target=[1, 1, 1, 1])
+    return a, b
+
+
+def test_cross_margin_shares_the_wallet_where_isolated_liquidates():
+    # weights 0.5 / 0.5, L = 4: q = 4 and MB_i = 100 each, cash 0. t1: A's mark high 130, B flat at 100.
+    # isolated A: 100 − 4·30 ≤ 0.04·130 -> liquidated at P_A = (100 + 400)/4.04 = 123.76…
+    # cross: MB + ΣuPnL − ΣMM at λ = 1 = 200 − 120 − 5.2 − 4 = 70.8 > 0 -> nothing.
+    a, b = two_carries((100.0, 130.0, 100.0, 128.0), 100.0)
+    weights = [[0.5] * 4, [0.5] * 4]
+    iso = run_portfolio([a, b], weights=weights, margin_mode="isolated", **TWO_PARAMS)
+    assert pkinds(iso)[:3] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_perp")]
+    assert close(iso["events"][2]["perp_price"], 500.0 / 4.04)
+    cross = run_portfolio([a, b], weights=weights, margin_mode="cross", **TWO_PARAMS)
+    assert pkinds(cross) == [(0, 0, "entry"), (0, 1, "entry")]
+    assert cross["n_liquidations"] == 0
+    for res in (iso, cross):
+        assert_identity(res, 1000.0)
+
+
+@pytest.mark.parametrize("b_gap", [False, True])
+def test_cross_liquidation_on_the_lambda_path_is_one_event(b_gap):
+    # as above with A's mark high 160 (open 100, close 150): at λ = 1, 200 − 240 − 6.4 − 4 ≤ 0.
+    # m_A(λ) = 100 + 60λ, m_B = 100: G(λ) = 200 − 4·60λ − 0.04·(100 + 60λ) − 4 = 192 − 242.4λ
+    # -> λ* = 192/242.4; A fills at 100 + 60λ* = 596/4.04 = 147.52…, B at 100.
+    # Liquidation fee 0.005: 0.02·F_A + 2; MB = 200 − 4·(F_A − 100) − 0.02·F_A − 2 ≥ 0 -> cash.
+    # One event for the account, a log row and a count per perp.
+    # With B's bar a gap (its data missing), B stays in the check at its last known mark 100 and the
+    # result is the same (engine.md: a gap member is held at its last known mark).
+    a, b = two_carries((100.0, 160.0, 100.0, 150.0), 100.0, a_rest=150.0)
+    if b_gap:
+        for key in ("spot_open", "spot_high", "spot_low", "spot_close", "perp_open"):
+            b[key][1] = NAN
+        for key in ("mark_open", "mark_high", "mark_low", "mark_close"):
+            b[key][1] = NAN
+    params = {**TWO_PARAMS, "liquidation_fee": 0.005}
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", **params)
+    F = 596.0 / 4.04
+    assert close(100.0 + 60.0 * 192.0 / 242.4, F)
+    assert pkinds(res)[:4] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_perp"), (1, 1, "liquidation_perp")]
+    assert close(res["events"][2]["perp_price"], F) and close(res["events"][3]["perp_price"], 100.0)
+    assert res["n_liquidations"] == 1
+    assert res["symbols"][0]["n_liquidations"] == 1 and res["symbols"][1]["n_liquidations"] == 1
+    left = 200.0 - 4.0 * (F - 100.0) - 0.02 * F - 2.0
+    assert left > 0.0
+    assert close(res["liquidation_fees"][1], 0.02 * F + 2.0)
+    assert close(res["cash"][1], left) and res["margin_balance"][1] == 0.0
+    assert close(res["equity"][1], left + 4.0 * 150.0 + 4.0 * 100.0)
+    # "close": both spot legs sold at t2 (B's only if its bar is not a gap: it is not)
+    assert pkinds(res)[4:] == [(2, 0, "exit"), (2, 1, "exit")]
+    assert [w["kind"] for w in res["warnings"]] == ["liquidated_without_margin_management"] + [
+        "target_unfilled_after_liquidation"
+    ] * 2
+    assert_identity(res, 1000.0)
+    # liquidation_loss="margin": the whole futures wallet is lost, split by notional at the fill
+    lost = run_portfolio(
+        [a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", liquidation_loss="margin", **params
+    )
+    assert close(lost["liquidation_fees"][1], 0.02 * F + 2.0 + left) and close(lost["cash"][1], 0.0)
+    share_a = 4.0 * F / (4.0 * F + 400.0)
+    assert close(lost["symbols"][0]["liquidation_fees"][1], 0.02 * F + left * share_a)
+    assert_identity(lost, 1000.0)
+
+
+def test_cross_liquidation_opened_beyond_shares_the_insurance_loss_by_notional():
+    # A opens at 150 (high 160): G(0) = 200 − 200 − 0.04·150 − 4 ≤ 0 -> λ* = 0: A fills at 150,
+    # B at 100; fees 3 + 2; MB = 200 − 200 − 5 = −5 -> insurance 5, split 600 : 400 -> 3 and 2.
+    a, b = two_carries((150.0, 160.0, 150.0, 150.0), 100.0, a_rest=150.0)
+    params = {**TWO_PARAMS, "liquidation_fee": 0.005}
+    res = run_portfolio([a, b], weights=[[0.5] * 4, [0.5] * 4], margin_mode="cross", **params)
+    assert res["events"][2]["perp_price"] == 150.0 and res["events"][3]["perp_price"] == 100.0
+    assert close(res["insurance_fund_loss"][1], 5.0)
+    assert close(res["symbols"][0]["insurance_fund_loss"][1], 3.0)
+    assert close(res["symbols"][1]["insurance_fund_loss"][1], 2.0)
+    assert res["cash"][1] == 0.0 and res["n_liquidations"] == 1
+    assert_identity(res, 1000.0)
+
+
+def test_cross_cushion_trigger_re_sizes_every_pair():
+    # L = 4, weights 0.5 / 0.5, q = 4 each, MB 200, C0 = 200 − 0.04·100 − 0.04·100 = 192.
+    # t1: A closes at 115, B at 95: account C = 200 − 60 + 20 − 4.6 − 3.8 = 151.6 ≤ 0.8·192 = 153.6
+    # (x = 0.2) -> at t2 both pairs are re-sized at their opens (A 115, B 95): E = 1000, E_i = 500,
+    # N = 400: q_A = 400/115, q_B = 400/95; each share back to 100, cash 0; C0' = 192.
+    # Isolated: A's own C = 100 − 60 − 4.6 = 35.4 ≤ 0.8·96 re-sizes A only; B's 116.2 does not.
+    a = market([100.0, (100.0, 115.0, 100.0, 115.0), 115.0, 115.0], target=[1] * 4)
+    b = market([100.0, (100.0, 100.0, 95.0, 95.0), 95.0, 95.0], target=[1] * 4)
+    weights = [[0.5] * 4, [0.5] * 4]
+    cross = run_portfolio([a, b], weights=weights, margin_mode="cross", rebalance_at=0.2, **TWO_PARAMS)
+    assert pkinds(cross) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance"), (2, 1, "rebalance")]
+    A, B = cross["symbols"]
+    assert close(A["spot_qty"][2], 400.0 / 115.0) and close(B["spot_qty"][2], 400.0 / 95.0)
+    assert close(A["margin_share"][2], 100.0) and close(B["margin_share"][2], 100.0)
+    assert close(cross["cash"][2], 0.0)
+    iso = run_portfolio([a, b], weights=weights, margin_mode="isolated", rebalance_at=0.2, **TWO_PARAMS)
+    assert pkinds(iso) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance")]
+    # a looser x = 0.25 (C ≤ 144): the account is not there yet, A alone is
+    assert (
+        len(run_portfolio([a, b], weights=weights, margin_mode="cross", rebalance_at=0.25, **TWO_PARAMS)["events"]) == 2
+    )
+    for res in (cross, iso):
+        assert all(close(e, 1000.0) for e in res["equity"])
+        assert_identity(res, 1000.0)
+
+
+def test_account_spot_margin_of_two_reverse_carries():
+    # reverse L = 1, Ls = 3, weights 0.5 / 0.5, both at 100: N_i = 500/(1 + 1/3) = 375, q = 3.75 each;
+    # cash 1000 (sale proceeds 750 went to the futures wallet). Level 1000/750 = 1.333.
+    # t1: A's spot high 145, B flat: h(λ) = 1000 − 1.1·3.75·((100 + 45λ) + 100) = 175 − 185.625λ
+    # -> λ* = 175/185.625; A's loan repaid at 100 + 45λ* = 1000/4.125 − 100 = 142.42…, B's at 100.
+    # cash 1000 − 3.75·(S_A + 100) = 1000 − 1000/1.1 = 90.90…; one account liquidation, two rows.
+    # (A high of 140 leaves h(1) = 10 > 0: nothing.)
+    a = market([100.0, (100.0, 145.0, 100.0, 120.0), 120.0], target=[-1] * 3)
+    b = market([100.0, 100.0, 100.0], target=[-1] * 3)
+    params = dict(capital=1000.0, leverage=1.0, spot_leverage=3.0, **NO_COSTS)
+    res = run_portfolio([a, b], weights=[[0.5] * 3, [0.5] * 3], **params)
+    S_A = 1000.0 / 4.125 - 100.0
+    assert close(100.0 + 45.0 * 175.0 / 185.625, S_A)
+    assert pkinds(res)[:4] == [(0, 0, "entry"), (0, 1, "entry"), (1, 0, "liquidation_spot"), (1, 1, "liquidation_spot")]
+    assert close(res["events"][2]["spot_price"], S_A) and close(res["events"][3]["spot_price"], 100.0)
+    assert close(res["cash"][1], 1000.0 - 1000.0 / 1.1)
+    assert res["n_liquidations"] == 1
+    assert_identity(res, 1000.0)
+    a_ok = market([100.0, (100.0, 140.0, 100.0, 120.0), 120.0], target=[-1] * 3)
+    assert run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], **params)["n_liquidations"] == 0
+    # the account's spot level 1000/(3.75·120 + 375) = 1.2121 at t1's close ≤ 1.3 re-sizes every
+    # pair at t2 (spot_rebalance_level): E = 1000 (hedged), E_i = 500, N_i = 375: A to 375/120 = 3.125;
+    # B, still at 100, lands on the very same 3.75 and trades nothing (a sizing without a trade)
+    res = run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], spot_rebalance_level=1.3, **params)
+    assert pkinds(res) == [(0, 0, "entry"), (0, 1, "entry"), (2, 0, "rebalance")]
+    assert close(res["symbols"][0]["spot_qty"][2], -3.125) and close(res["symbols"][1]["spot_qty"][2], -3.75)
+    # without the trigger: nothing at t2
+    assert len(run_portfolio([a_ok, b], weights=[[0.5] * 3, [0.5] * 3], **params)["events"]) == 2
+
+
+def random_portfolio(seed):
+    rng = random.Random(seed)
+    k = rng.choice([2, 3])
+    cases = [random_case(seed * 7 + j) for j in range(k)]
+    n = min(len(c[0]["spot_open"]) for c in cases)
+    mkts = [{key: list(v[:n]) for key, v in c[0].items()} for c in cases]
+    params = dict(cases[0][1])
+    params["margin_mode"] = rng.choice(["isolated", "cross"])
+    weights = []
+    for _ in range(k):
+        w, series = 1.0 / k, []
+        for _t in range(n):
+            if rng.random() < 0.04:
+                w = rng.choice([1.0 / k, rng.uniform(0.0, 1.0 / k)])
+            series.append(w)
+        weights.append(series)
+    return mkts, weights, params, cases[0][2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=0, max_value=2**32 - 1))
+def test_random_portfolios_identity_hypothesis(seed):
+    test_random_portfolios_identity(seed)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_portfolios_identity(seed):
+    mkts, weights, params, bar_hours = random_portfolio(seed)
+    res = run_portfolio(mkts, weights=weights, bar_hours=bar_hours, **params)
+    assert_identity(res, params["capital"])
+    n = len(mkts[0]["spot_open"])
+    for t in range(n):
+        assert close(res["margin_balance"][t], sum(s["margin_share"][t] for s in res["symbols"]))
+        for s in res["symbols"]:
+            if s["perp_qty"][t] == 0.0:
+                assert s["margin_share"][t] == 0.0
+    for key in COMPONENTS:
+        for t in range(n):
+            assert close(res[key][t], sum(s[key][t] for s in res["symbols"]))
+    # a cross liquidation and a spot-margin liquidation are one event of the account each; isolated
+    # perps count one each; every symbol counts its own legs
+    perp_rows = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_perp"]
+    spot_rows = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_spot"]
+    perp_events = len(set(perp_rows)) if params["margin_mode"] == "cross" else len(perp_rows)
+    assert res["n_liquidations"] == perp_events + len(set(spot_rows))
+    assert sum(s["n_liquidations"] for s in res["symbols"]) == len(perp_rows) + len(spot_rows)
+    if params["margin_mode"] == "cross":
+        for t in set(perp_rows):  # every open perp of the account goes at once
+            assert all(s["perp_qty"][t] == 0.0 for s in res["symbols"])
+    assert res["n_trades"] == sum(s["n_trades"] for s in res["symbols"])
+
+
+def test_random_portfolios_reach_every_path():
+    seen = set()
+    multi_perp_cross_liquidations = 0
+    for seed in range(40):
+        mkts, weights, params, bar_hours = random_portfolio(seed)
+        res = run_portfolio(mkts, weights=weights, bar_hours=bar_hours, **params)
+        seen |= {(params["margin_mode"], e["kind"]) for e in res["events"]}
+        bars = [e["bar"] for e in res["events"] if e["kind"] == "liquidation_perp"]
+        if params["margin_mode"] == "cross":
+            multi_perp_cross_liquidations += sum(bars.count(t) > 1 for t in set(bars))
+    for mode in ("isolated", "cross"):
+        assert {"entry", "exit", "flip", "resize", "rebalance", "reentry", "liquidation_perp"} <= {
+            k for m, k in seen if m == mode
+        }
+    assert ("cross", "liquidation_spot") in seen
+    assert multi_perp_cross_liquidations > 0

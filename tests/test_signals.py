@@ -241,7 +241,13 @@ def test_no_look_ahead(tf):
     ({"exit": 0.2}, r"exit must be ≥ 0 and ≤ 0.1"),
     ({"min_hold": "-1h"}, r"min_hold"),
     ({"min_hold": "0parsecs"}, r"min_hold"),
-    ({"rebalance_at": 0.0}, r"rebalance_at must be > 0"),
+    ({"rebalance_at": 0.0}, r"0 < rebalance_at < 1"),
+    ({"rebalance_at": 1.0}, r"0 < rebalance_at < 1"),
+    ({"rebalance_at": math.inf}, r"0 < rebalance_at < 1"),
+    ({"spot_rebalance_level": 1.1}, r"spot_rebalance_level must be .*> spot_liquidation_level"),
+    ({"spot_rebalance_level": math.inf}, r"spot_rebalance_level"),
+    ({"liquidation_loss": "margn"}, r"liquidation_loss.*did you mean 'margin'"),
+    ({"after_liquidation": "reenterr"}, r"after_liquidation.*did you mean 'reenter'"),
     ({"rebalance_every": -2}, r"rebalance_every"),
     ({"after_liquidation": "hodl"}, r"after_liquidation.*did you mean 'hold'"),
     ({"margin_mode": "crossed"}, r"margin_mode.*did you mean 'cross'"),
@@ -252,10 +258,18 @@ def test_funding_carry_validation(kwargs, match):
 
 
 def test_valid_values_are_normalised():
-    s = FundingCarry(entry=1, exit=0, min_hold="0", rebalance_every="7d", rebalance_at=math.inf)
+    s = FundingCarry(entry=1, exit=0, min_hold="0", rebalance_every="7d", rebalance_at=0.5,
+                     spot_rebalance_level=1.3, after_liquidation="reenter", liquidation_loss="margin")
     assert isinstance(s.entry, float) and s.entry == 1.0
-    assert s.engine_options() == {"leverage": 1.0, "spot_leverage": 3.0, "rebalance_at": math.inf,
-                                  "rebalance_every": "7d", "after_liquidation": "close", "margin_mode": "isolated"}
+    assert s.engine_options() == {"leverage": 1.0, "spot_leverage": 3.0, "rebalance_at": 0.5,
+                                  "spot_rebalance_level": 1.3, "rebalance_every": "7d",
+                                  "after_liquidation": "reenter", "liquidation_loss": "margin",
+                                  "margin_mode": "isolated"}
+    assert FundingCarry().engine_options()["rebalance_at"] is None  # margin management off by default
+    rot = TopNRotation(rebalance_at=0.4, spot_rebalance_level=1.4)
+    assert rot.engine_options()["rebalance_at"] == 0.4 and rot.engine_options()["spot_rebalance_level"] == 1.4
+    with pytest.raises(ConfigError, match="0 < rebalance_at < 1"):
+        TopNRotation(rebalance_at=1.5)
     with pytest.raises(TypeError):
         FundingCarry("3d")  # type: ignore[misc]  # keyword-only
 
@@ -382,13 +396,36 @@ def test_strategy_file_errors_name_file_and_key(tmp_path, text, key, extra):
 
 
 def test_strategy_file_values(tmp_path):
-    p = _write(tmp_path, '[strategy]\ntype = "carry"\nentry = 1\nrebalance_at = inf\nrebalance_every = 0\n'
+    p = _write(tmp_path, '[strategy]\ntype = "carry"\nentry = 1\nrebalance_at = 0.8\nrebalance_every = 0\n'
+                         'spot_rebalance_level = 1.3\nliquidation_loss = "margin"\nafter_liquidation = "reenter"\n'
                          '[costs]\npreset = "zero"\nperp_fee = 0.0002\n[backtest]\ncapital = 500\n')
     spec = load_strategy(p)
-    assert spec.strategy == FundingCarry(entry=1.0)
+    assert spec.strategy == FundingCarry(entry=1.0, rebalance_at=0.8, spot_rebalance_level=1.3,
+                                         liquidation_loss="margin", after_liquidation="reenter")
     assert spec.costs == fa.Costs.zero(perp_fee=0.0002) and spec.capital == 500.0
     with pytest.raises(ConfigError, match="cannot read"):
         load_strategy(tmp_path / "missing.toml")
+
+
+@pytest.mark.parametrize(("line", "match"), [
+    ("rebalance_at = inf", r"rebalance_at = inf is withdrawn.*0 < rebalance_at < 1"),
+    ("rebalance_at = 1.2", r"0 < rebalance_at < 1"),
+    ("spot_rebalance_level = 1.05", r"spot_rebalance_level must be .*> spot_liquidation_level"),
+    ("liquidation_los = \"fee\"", r"did you mean 'liquidation_loss'"),
+    ("after_liquidation = \"renter\"", r"did you mean 'reenter'"),
+])
+def test_strategy_file_margin_options_are_checked(tmp_path, line, match):
+    p = _write(tmp_path, f'[strategy]\ntype = "carry"\n{line}\n')
+    with pytest.raises(ConfigError, match=match) as err:
+        load_strategy(p)
+    assert str(p) in str(err.value)
+
+
+def test_shipped_strategy_files_load():
+    files = sorted((Path(__file__).parent.parent / "strategies").glob("*.toml"))
+    assert files
+    for f in files:
+        load_strategy(f)
 
 
 # ---------------------------------------------------------------------------------------------- end to end

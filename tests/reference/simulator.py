@@ -25,8 +25,48 @@ Points where the documents were ambiguous and the reading chosen here (also list
 * A rebalance that is due but re-sizes to exactly the same quantities trades nothing and counts
   nothing, but restarts the ``rebalance_every`` clock (it is a sizing).
 * ``n_trades`` and ``n_liquidations`` are returned as totals (ints). ``events[*]["cost"]`` is
-  fee + spread + slippage for a trade, the liquidation fee for a liquidation; the price of the leg a
-  liquidation did not touch is NaN.
+  fee + spread + slippage for a trade, everything a liquidation books as ``liquidation_fees`` (the fee,
+  plus the forfeited margin under ``liquidation_loss="margin"``); the price of the leg a liquidation did
+  not touch is NaN.
+
+Margin management and the other rules of DESIGN §5 as rewritten for issue 8:
+
+* ``rebalance_at = x`` compares the cushion ``C = MB + b·(M − entry) − MM(|b|·M)`` at the effective
+  ``mark_close[t−1]`` with ``(1 − x)·C0``, literally, whatever the sign of ``C0``. ``None`` or ``inf``
+  means off (``inf`` kept for callers of the withdrawn margin-ratio trigger); anything else must lie in
+  ``(0, 1)``.
+* ``C0`` is retaken at every sizing of the perp: entry, flip, rebalance, re-entry. A due rebalance that
+  lands on exactly the same quantities (a sizing without a trade, no wallet transfer) also retakes
+  ``C0``, from the unchanged wallets at that bar's ``mark_open``, besides restarting the
+  ``rebalance_every`` clock.
+* ``spot_rebalance_level = y``: ``cash / (|a|·spot_close[t−1])`` for a reverse carry (``a < 0``),
+  taken after that bar's borrow interest; ``None`` or ``inf`` = off; otherwise ``y`` must exceed
+  ``spot_liquidation_level``.
+* Cost-reserved sizing: ``q'`` is the *largest* fixed point of ``q' = sizing(E_open − cost(q'))`` in
+  ``[0, sizing(E_open)]`` (the one a descending iteration from ``sizing(E_open)`` reaches when it
+  converges; it is the only one unless a *reducing* trade's marginal cost rate times the sizing factor
+  exceeds 1, which takes an absurd participation slippage). It is solved by bisection, between the
+  kinks of ``cost`` (where a leg's traded quantity changes sign), to adjacent floats. With zero costs
+  it is ``sizing(E_open)`` exactly. Sizing then leaves the spot wallet at the perp leg's costs (zero
+  when only the spot leg costs): engine.md moves ``MB = N/L`` first and takes the perp costs from it.
+* ``after_liquidation="reenter"``: the liquidation arms a re-entry of its direction ``D``; the next
+  non-gap bar's execution disarms it. If that bar's target is ``D``, a full pair is sized from
+  ``E_open`` (cost-reserved, netted against whatever leg is left, also when both legs were liquidated)
+  and logged as ``reentry`` (logged ``exit`` if ``E ≤ 0`` leaves it flat); otherwise the bar trades to
+  its target normally.
+* ``liquidation_loss="margin"``: after the fill and the fee, a positive ``MB`` is booked entirely as
+  ``liquidation_fees`` (a negative one is the insurance fund's, as with ``"fee"``). It does not apply
+  to the spot-margin liquidation.
+* Gaps per leg: the perp's liquidation check runs whenever ``mark_open`` exists, the spot check whenever
+  ``spot_open`` exists; execution needs all three opens. Each leg's "last known price" is updated
+  from its own open when that exists, so a NaN close on a bar where only the *other* leg is missing is
+  replaced by the leg's own open.
+* Warnings (``out["warnings"]``, a list of dicts): ``{"kind": "liquidated_without_margin_management",
+  "count", "first_bar"}`` when a run with ``rebalance_at``, ``spot_rebalance_level`` and
+  ``rebalance_every`` all off liquidates; ``{"kind": "target_unfilled_after_liquidation",
+  "liquidation_bar", "direction", "unfilled_bars"}`` when, with ``"close"``, the lock of the last
+  liquidation is never released (the target stayed ``D`` at every later bar) and at least one bar
+  followed it; ``unfilled_bars`` counts the bars after the liquidation bar.
 """
 
 from __future__ import annotations
@@ -49,9 +89,11 @@ DEFAULT_PARAMS: dict = {
     "borrow_rate": 0.0000042,
     "mmr": 0.005,
     "liquidation_fee": 0.005,
-    "rebalance_at": INF,
-    "rebalance_every": 0,
-    "after_liquidation": "close",
+    "rebalance_at": None,  # off
+    "spot_rebalance_level": None,  # off
+    "rebalance_every": 0,  # off
+    "after_liquidation": "close",  # or "hold", "reenter"
+    "liquidation_loss": "fee",  # or "margin"
     "spot_liquidation_level": 1.10,
     "tiers": None,
 }
@@ -151,8 +193,13 @@ class _Column:
         # lock after a liquidation (engine.md: Execution, `lock`)
         self.lock_direction = 0
         self.lock_bar = -1
-        # margin ratio at the close of the previous bar, for rebalance_at (None: no perp then)
-        self.prev_margin_ratio = None
+        # after_liquidation="reenter": the direction of a liquidation waiting for the next execution
+        self.reentry_direction = 0
+        # cushion C0 just after the last sizing of the perp (rebalance_at)
+        self.cushion_at_sizing = NAN
+        # at the close of the previous bar: cushion C (None: no perp) and spot margin level (None: no loan)
+        self.prev_cushion = None
+        self.prev_spot_level = None
 
     def direction(self) -> int:
         """d = sign(a) if a ≠ 0 else −sign(b) (engine.md: State)."""
@@ -189,6 +236,7 @@ class _Components:
         self.insurance_fund_loss = 0.0
         self.n_trades = 0
         self.n_liquidations = 0
+        self.first_liquidation_bar = -1
 
 
 def _move_spot_mark(col, comps, new_price):
@@ -232,15 +280,25 @@ def _update_lock(col, t, target_t):
         col.lock_bar = -1
 
 
+def cushion(margin_balance, b, entry, mark, tiers) -> float:
+    """C = MB + b·(M − entry) − MM(|b|·M): what the perp can still lose (DESIGN §5, Margin management)."""
+    return margin_balance + b * (mark - entry) - maintenance_margin(abs(b) * mark, tiers)
+
+
 def _rebalance_due(col, t, effective_target, p) -> bool:
-    """engine.md: `rebalance` — d ≠ 0, both legs open, target == d, and (a) the margin ratio at the
-    close of bar t−1 ≥ rebalance_at, or (b) rebalance_every bars since the last sizing."""
+    """engine.md: `rebalance` — d ≠ 0, both legs open, target == d, and at the close of bar t−1
+    (a) C ≤ (1 − x)·C0, or (b) the spot margin level ≤ y, or (c) rebalance_every bars since the last
+    sizing."""
     d = col.direction()
     if d == 0 or col.a == 0.0 or col.b == 0.0 or effective_target != d:
         return False
-    rebalance_at = float(p["rebalance_at"])
-    if math.isfinite(rebalance_at) and col.prev_margin_ratio is not None:
-        if col.prev_margin_ratio >= rebalance_at:
+    x = p["rebalance_at"]
+    if x is not None and col.prev_cushion is not None:
+        if col.prev_cushion <= (1.0 - x) * col.cushion_at_sizing:
+            return True
+    y = p["spot_rebalance_level"]
+    if y is not None and col.prev_spot_level is not None:
+        if col.prev_spot_level <= y:
             return True
     every = int(p["rebalance_every"])
     if every > 0 and t - col.sized_bar >= every:
@@ -248,17 +306,19 @@ def _rebalance_due(col, t, effective_target, p) -> bool:
     return False
 
 
-def _target_quantity(direction, equity_open, spot_open, p) -> float:
-    """Sizing rule (DESIGN §3; engine.md): carry N = E·L/(L+1), reverse N = E/(1/L + 1/Ls),
-    q = N / spot_open, q = 0 if E ≤ 0."""
-    if direction == 0 or equity_open <= 0.0:
-        return 0.0
+def _sizing_factor(direction, p) -> float:
+    """N = factor·E: carry L/(L+1), reverse 1/(1/L + 1/Ls) (DESIGN §3)."""
     lev = float(p["leverage"])
     if direction == 1:
-        notional = equity_open * lev / (lev + 1.0)
-    else:
-        notional = equity_open / (1.0 / lev + 1.0 / float(p["spot_leverage"]))
-    return notional / spot_open
+        return lev / (lev + 1.0)
+    return 1.0 / (1.0 / lev + 1.0 / float(p["spot_leverage"]))
+
+
+def _target_quantity(direction, equity, spot_open, p) -> float:
+    """Sizing rule (DESIGN §3; engine.md): q = factor·E / spot_open, q = 0 if E ≤ 0."""
+    if direction == 0 or equity <= 0.0:
+        return 0.0
+    return _sizing_factor(direction, p) * equity / spot_open
 
 
 def _slippage_fraction(traded_qty, prev_volume, p) -> float:
@@ -268,6 +328,53 @@ def _slippage_fraction(traded_qty, prev_volume, p) -> float:
     if k > 0.0 and _finite(prev_volume) and prev_volume > 0.0:
         return k * math.sqrt(abs(traded_qty) / prev_volume)
     return float(p["slippage_bps"]) * 1e-4
+
+
+def _trade_costs(delta_a, delta_b, spot_open, perp_open, spot_volume_prev, perp_volume_prev, p) -> dict:
+    """Fee, spread and slippage of each leg on its traded notional (DESIGN §4; engine.md: Costs)."""
+    spot_notional = abs(delta_a) * spot_open
+    perp_notional = abs(delta_b) * perp_open
+    half_spread = float(p["half_spread_bps"]) * 1e-4
+    return {
+        "spot_fee": float(p["spot_fee"]) * spot_notional,
+        "perp_fee": float(p["perp_fee"]) * perp_notional,
+        "spot_spread": half_spread * spot_notional,
+        "perp_spread": half_spread * perp_notional,
+        "spot_slippage": _slippage_fraction(delta_a, spot_volume_prev, p) * spot_notional if delta_a != 0.0 else 0.0,
+        "perp_slippage": _slippage_fraction(delta_b, perp_volume_prev, p) * perp_notional if delta_b != 0.0 else 0.0,
+    }
+
+
+def _solve_quantity(direction, equity_open, a, b, spot_open, total_cost, p) -> float:
+    """q' = the largest fixed point of q' = sizing(E_open − cost(q')) in [0, sizing(E_open)].
+
+    f(q) = q − sizing(E_open − cost(q)) is ≤ 0 at 0 and ≥ 0 at sizing(E_open). Between the kinks of
+    cost (a leg's traded quantity changing sign) f is convex or increasing, so it crosses 0 at most
+    once going up in each piece: take the highest piece that starts at f ≤ 0 and bisect it."""
+    if direction == 0 or equity_open <= 0.0:
+        return 0.0
+
+    def f(q):
+        return q - _target_quantity(direction, equity_open - total_cost(direction * q, -direction * q), spot_open, p)
+
+    top = _target_quantity(direction, equity_open, spot_open, p)
+    if f(top) <= 0.0:  # no cost at all at that size (f(top) is never < 0)
+        return top
+    points = sorted({0.0, top} | {x for x in (direction * a, -direction * b) if 0.0 < x < top})
+    lo, hi = 0.0, top
+    for i in range(len(points) - 2, -1, -1):
+        if f(points[i]) <= 0.0:
+            lo, hi = points[i], points[i + 1]
+            break
+    while True:
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if f(mid) <= 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return lo if abs(f(lo)) <= abs(f(hi)) else hi
 
 
 def _event_kind(old_direction, new_direction) -> str:
@@ -280,32 +387,49 @@ def _event_kind(old_direction, new_direction) -> str:
     return "rebalance"
 
 
-def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open, spot_volume_prev, perp_volume_prev, p):
-    """Decide the position after the open of bar t and trade to it."""
-    # The lock after a liquidation (engine.md: `lock`)
+def _sizing_target(col, t, target_t, p):
+    """(effective target, reentry, hold) of bar t: the lock of "close"/"hold", the armed re-entry of
+    "reenter" (engine.md: `lock`)."""
+    if p["after_liquidation"] == "reenter":
+        armed = col.reentry_direction
+        col.reentry_direction = 0  # this execution disarms it
+        return int(target_t), armed != 0 and target_t == armed, False
     _update_lock(col, t, target_t)
-    d = col.direction()
     if col.lock_direction != 0 and target_t == col.lock_direction:
         if p["after_liquidation"] == "hold":
-            return  # the remaining leg is held unchanged, no trade
-        effective_target = 0  # "close": the remaining leg (if any) is closed
-    else:
-        effective_target = int(target_t)
+            return int(target_t), False, True  # the remaining leg is held unchanged, no trade
+        return 0, False, False  # "close": the remaining leg (if any) is closed
+    return int(target_t), False, False
 
-    rebalance = _rebalance_due(col, t, effective_target, p)
-    if effective_target == d and not rebalance:
+
+def _execute(
+    col, comps, events, t, target_t, spot_open, perp_open, mark_open, spot_volume_prev, perp_volume_prev, tiers, p
+):
+    """Decide the position after the open of bar t and trade to it."""
+    effective_target, reentry, hold = _sizing_target(col, t, target_t, p)
+    if hold:
+        return
+    d = col.direction()
+    rebalance = not reentry and _rebalance_due(col, t, effective_target, p)
+    if effective_target == d and not rebalance and not reentry:
         return  # no trade
 
-    # Sizing on the equity at the open (engine.md: E_open)
+    def total_cost(new_a, new_b):
+        costs = _trade_costs(new_a - col.a, new_b - col.b, spot_open, perp_open, spot_volume_prev, perp_volume_prev, p)
+        return sum(costs.values())
+
+    # Sizing on the equity at the open net of this execution's own costs (engine.md: E_open, cost(q'))
     equity_open = col.equity(spot_open, mark_open)
-    new_qty = _target_quantity(effective_target, equity_open, spot_open, p)
+    new_qty = _solve_quantity(effective_target, equity_open, col.a, col.b, spot_open, total_cost, p)
     new_a = effective_target * new_qty
     new_b = -effective_target * new_qty
     delta_a = new_a - col.a
     delta_b = new_b - col.b
     if delta_a == 0.0 and delta_b == 0.0:
         if rebalance:
-            col.sized_bar = t  # re-sized to the very same quantities: a sizing without a trade
+            # re-sized to the very same quantities: a sizing without a trade (see module docstring)
+            col.sized_bar = t
+            col.cushion_at_sizing = cushion(col.margin_balance, col.b, col.entry, mark_open, tiers)
         return  # nothing to trade (e.g. flat and E ≤ 0)
 
     # Perp: realise at perp_open, then re-open at perp_open.
@@ -331,36 +455,33 @@ def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open, s
         col.margin_balance = 0.0
 
     # Costs on each leg's traded notional, after the transfer (engine.md: Costs).
-    spot_notional = abs(delta_a) * spot_open
-    perp_notional = abs(delta_b) * perp_open
-    spot_fee = float(p["spot_fee"]) * spot_notional
-    perp_fee = float(p["perp_fee"]) * perp_notional
-    spot_spread = float(p["half_spread_bps"]) * 1e-4 * spot_notional
-    perp_spread = float(p["half_spread_bps"]) * 1e-4 * perp_notional
-    spot_slippage = _slippage_fraction(delta_a, spot_volume_prev, p) * spot_notional if delta_a != 0.0 else 0.0
-    perp_slippage = _slippage_fraction(delta_b, perp_volume_prev, p) * perp_notional if delta_b != 0.0 else 0.0
-    col.cash -= spot_fee + spot_spread + spot_slippage  # spot-leg costs from cash
-    col.margin_balance -= perp_fee + perp_spread + perp_slippage  # perp-leg costs from MB
+    c = _trade_costs(delta_a, delta_b, spot_open, perp_open, spot_volume_prev, perp_volume_prev, p)
+    col.cash -= c["spot_fee"] + c["spot_spread"] + c["spot_slippage"]  # spot-leg costs from cash
+    col.margin_balance -= c["perp_fee"] + c["perp_spread"] + c["perp_slippage"]  # perp-leg costs from MB
     if new_b == 0.0:
         # A flat perp keeps no futures balance (see module docstring).
         col.cash += col.margin_balance
         col.margin_balance = 0.0
-    comps.fees += spot_fee + perp_fee
-    comps.spread += spot_spread + perp_spread
-    comps.slippage += spot_slippage + perp_slippage
+    comps.fees += c["spot_fee"] + c["perp_fee"]
+    comps.spread += c["spot_spread"] + c["perp_spread"]
+    comps.slippage += c["spot_slippage"] + c["perp_slippage"]
 
     comps.n_trades += 1
     col.sized_bar = t
+    if new_b != 0.0:
+        # C0: the cushion just after this sizing, after the transfer and the costs, at mark_open
+        col.cushion_at_sizing = cushion(col.margin_balance, col.b, col.entry, mark_open, tiers)
     new_direction = col.direction()
+    kind = "reentry" if reentry and new_direction == effective_target else _event_kind(d, new_direction)
     events.append(
         {
             "bar": t,
-            "kind": _event_kind(d, new_direction),
+            "kind": kind,
             "spot_qty": col.a,
             "perp_qty": col.b,
             "spot_price": spot_open,
             "perp_price": perp_open,
-            "cost": spot_fee + perp_fee + spot_spread + perp_spread + spot_slippage + perp_slippage,
+            "cost": sum(c.values()),
         }
     )
 
@@ -370,8 +491,14 @@ def _execute(col, comps, events, t, target_t, spot_open, perp_open, mark_open, s
 # --------------------------------------------------------------------------------------------------
 
 
-def _start_lock(col, comps, t, direction):
+def _start_lock(col, comps, t, direction, p):
+    """Count the liquidation; lock its direction ("close", "hold") or arm a re-entry ("reenter")."""
     comps.n_liquidations += 1
+    if comps.first_liquidation_bar < 0:
+        comps.first_liquidation_bar = t
+    if p["after_liquidation"] == "reenter":
+        col.reentry_direction = direction
+        return
     col.lock_direction = direction
     col.lock_bar = t
 
@@ -397,11 +524,16 @@ def _liquidate_perp(col, comps, events, t, mark_open, adverse_mark, tiers, p):
     if col.margin_balance < 0.0:
         comps.insurance_fund_loss += -col.margin_balance
         col.margin_balance = 0.0
+    elif p["liquidation_loss"] == "margin":
+        # the rest of the isolated margin goes to the insurance fund, booked as liquidation_fees
+        fee += col.margin_balance
+        comps.liquidation_fees += col.margin_balance
+        col.margin_balance = 0.0
     col.b = 0.0
     col.entry = 0.0
     col.cash += col.margin_balance
     col.margin_balance = 0.0
-    _start_lock(col, comps, t, direction)
+    _start_lock(col, comps, t, direction, p)
     events.append(
         {
             "bar": t,
@@ -438,7 +570,7 @@ def _liquidate_spot(col, comps, events, t, spot_open, adverse_spot, p):
         comps.insurance_fund_loss += -col.cash
         col.cash = 0.0
     col.a = 0.0
-    _start_lock(col, comps, t, direction)
+    _start_lock(col, comps, t, direction, p)
     events.append(
         {
             "bar": t,
@@ -473,15 +605,12 @@ def _accrue_borrow(col, comps, spot_close, rate, bar_hours, p):
 
 
 def _mark(col, comps, spot_close, mark_close, tiers):
-    """Move both legs to the close and return equity; remember the margin ratio for rebalance_at."""
+    """Move both legs to the close and return equity; remember the cushion (rebalance_at) and the
+    spot margin level (spot_rebalance_level) at this close for the next bar's triggers."""
     _move_spot_mark(col, comps, spot_close)
     _move_perp_mark(col, comps, mark_close)
-    if col.b != 0.0:
-        denominator = col.margin_balance + col.b * (mark_close - col.entry)
-        mm = maintenance_margin(abs(col.b) * mark_close, tiers)
-        col.prev_margin_ratio = INF if denominator <= 0.0 else mm / denominator
-    else:
-        col.prev_margin_ratio = None
+    col.prev_cushion = cushion(col.margin_balance, col.b, col.entry, mark_close, tiers) if col.b != 0.0 else None
+    col.prev_spot_level = col.cash / (abs(col.a) * spot_close) if col.a < 0.0 else None
     return col.equity(spot_close, mark_close)
 
 
@@ -500,13 +629,53 @@ def _resolve_params(params) -> dict:
         if key not in DEFAULT_PARAMS:
             raise KeyError(f"unknown parameter {key!r}")
         p[key] = value
-    if p["after_liquidation"] not in ("close", "hold"):
-        raise ValueError("after_liquidation must be 'close' or 'hold'")
-    if p["rebalance_at"] is None:
-        p["rebalance_at"] = INF
+    if p["after_liquidation"] not in ("close", "hold", "reenter"):
+        raise ValueError("after_liquidation must be 'close', 'hold' or 'reenter'")
+    if p["liquidation_loss"] not in ("fee", "margin"):
+        raise ValueError("liquidation_loss must be 'fee' or 'margin'")
+    # None or inf: off (inf kept for callers of the withdrawn margin-ratio trigger)
+    for key in ("rebalance_at", "spot_rebalance_level"):
+        if p[key] is not None and math.isinf(float(p[key])):
+            p[key] = None
+        elif p[key] is not None:
+            p[key] = float(p[key])
+    if p["rebalance_at"] is not None and not 0.0 < p["rebalance_at"] < 1.0:
+        raise ValueError("rebalance_at must be in (0, 1)")
+    if p["spot_rebalance_level"] is not None and not p["spot_rebalance_level"] > float(p["spot_liquidation_level"]):
+        raise ValueError("spot_rebalance_level must exceed spot_liquidation_level")
     if p["rebalance_every"] is None:
         p["rebalance_every"] = 0
     return p
+
+
+def _warnings(col, comps, target, n_bars, p) -> list:
+    """engine.md: Warnings a run adds (DESIGN §5)."""
+    out = []
+    managed = p["rebalance_at"] is not None or p["spot_rebalance_level"] is not None or int(p["rebalance_every"]) > 0
+    if comps.n_liquidations > 0 and not managed:
+        out.append(
+            {
+                "kind": "liquidated_without_margin_management",
+                "count": comps.n_liquidations,
+                "first_bar": comps.first_liquidation_bar,
+            }
+        )
+    if (
+        p["after_liquidation"] == "close"
+        and col.lock_direction != 0
+        and n_bars > 0
+        and int(target[n_bars - 1]) == col.lock_direction
+        and n_bars - 1 - col.lock_bar > 0
+    ):
+        out.append(
+            {
+                "kind": "target_unfilled_after_liquidation",
+                "liquidation_bar": col.lock_bar,
+                "direction": col.lock_direction,
+                "unfilled_bars": n_bars - 1 - col.lock_bar,
+            }
+        )
+    return out
 
 
 def simulate(
@@ -586,21 +755,26 @@ def simulate(
         if gap:
             gap_bars.append(t)
 
-        # (1) funding, at the bar's mark open (last known mark on a gap bar without one)
+        # (1) funding, at the bar's mark open (last known mark on a bar without one)
         funding_mark = m_open if not _isnan(m_open) else last_mark
         _settle_funding(col, comps, float(funding[t]), funding_mark)
 
-        if not gap:
+        # each leg moves from the previous close to its own open, when that exists
+        if not _isnan(s_open):
             last_spot = s_open
-            last_mark = m_open
-            # the legs move from the previous close to this open
             _move_spot_mark(col, comps, s_open)
+        if not _isnan(m_open):
+            last_mark = m_open
             _move_perp_mark(col, comps, m_open)
+
+        if not gap:
             # (2) execution at the open
             spot_vol_prev = float(spot_volume[t - 1]) if t > 0 else NAN
             perp_vol_prev = float(perp_volume[t - 1]) if t > 0 else NAN
-            _execute(col, comps, events, t, int(target[t]), s_open, p_open, m_open, spot_vol_prev, perp_vol_prev, p)
-        else:
+            _execute(
+                col, comps, events, t, int(target[t]), s_open, p_open, m_open, spot_vol_prev, perp_vol_prev, tiers, p
+            )
+        elif p["after_liquidation"] != "reenter":
             # no execution on a gap bar; the lock still sees the target of this bar
             _update_lock(col, t, int(target[t]))
 
@@ -610,15 +784,13 @@ def simulate(
         s_close_eff = s_close if not _isnan(s_close) else last_spot
         m_close_eff = m_close if not _isnan(m_close) else last_mark
 
-        if not gap:
-            # (3) liquidation: perp first, then spot margin
-            if col.b < 0.0:
-                adverse_mark = float(mark_high[t])
-            else:
-                adverse_mark = float(mark_low[t])
+        # (3) liquidation: perp first (needs its mark open), then spot margin (needs the spot open)
+        if not _isnan(m_open):
+            adverse_mark = float(mark_high[t]) if col.b < 0.0 else float(mark_low[t])
             if _isnan(adverse_mark):
                 adverse_mark = m_close_eff
             _liquidate_perp(col, comps, events, t, m_open, adverse_mark, tiers, p)
+        if not _isnan(s_open):
             adverse_spot = float(spot_high[t])
             if _isnan(adverse_spot):
                 adverse_spot = s_close_eff
@@ -653,4 +825,5 @@ def simulate(
     out["n_liquidations"] = comps.n_liquidations
     out["events"] = events
     out["gap_bars"] = gap_bars
+    out["warnings"] = _warnings(col, comps, target, n_bars, p)
     return out

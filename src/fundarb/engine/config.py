@@ -8,10 +8,44 @@ from typing import Any
 
 from fundarb.errors import ConfigError, did_you_mean
 
-__all__ = ["AFTER_LIQUIDATION", "MARGIN_MODES", "Costs", "check_keys"]
+__all__ = ["AFTER_LIQUIDATION", "LIQUIDATION_LOSS", "MARGIN_MODES", "Costs", "check_choice_option", "check_keys",
+           "check_rebalance_at", "check_spot_rebalance_level"]
 
-AFTER_LIQUIDATION = ("close", "hold")
+AFTER_LIQUIDATION = ("close", "hold", "reenter")
+LIQUIDATION_LOSS = ("fee", "margin")
 MARGIN_MODES = ("isolated", "cross")
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_choice_option(name: str, value: Any, choices: tuple[str, ...], where: str = "") -> str:
+    """``value`` if it is one of ``choices``, else a ConfigError naming the option, with "did you mean …?"."""
+    if not isinstance(value, str) or value not in choices:
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(f"{where}{name} must be one of {', '.join(repr(c) for c in choices)}, got {value!r}{hint}")
+    return value
+
+
+def check_rebalance_at(value: Any, where: str = "") -> float | None:
+    """``rebalance_at``: None (off) or the share of the perp's cushion used, ``0 < x < 1`` (DESIGN §5)."""
+    if value is None:
+        return None
+    if not _is_number(value) or not 0.0 < value < 1.0:
+        raise ConfigError(f"{where}rebalance_at must be a share of the perp's margin cushion, 0 < rebalance_at < 1 "
+                          f"(None: off), got {value!r}")
+    return float(value)
+
+
+def check_spot_rebalance_level(value: Any, spot_liquidation_level: float, where: str = "") -> float | None:
+    """``spot_rebalance_level``: None (off) or a finite spot margin level above ``spot_liquidation_level``."""
+    if value is None:
+        return None
+    if not _is_number(value) or not math.isfinite(value) or not value > spot_liquidation_level:
+        raise ConfigError(f"{where}spot_rebalance_level must be a finite margin level > spot_liquidation_level "
+                          f"({spot_liquidation_level!r}) (None: off), got {value!r}")
+    return float(value)
 
 
 def check_keys(cls: type, given: dict[str, Any], where: str = "") -> None:
@@ -20,6 +54,18 @@ def check_keys(cls: type, given: dict[str, Any], where: str = "") -> None:
     for k in given:
         if k not in names:
             raise ConfigError(f"{where}unknown option {k!r}{did_you_mean(k, names)}; allowed: {', '.join(names)}")
+
+
+#: Upper bounds (exclusive) of the cost fields: a value this large is a unit mistake (percent for a fraction,
+#: a yearly rate for an hourly one), not a market.
+COST_LIMITS = {
+    "spot_fee": (0.1, "a fraction of notional: 0.001 is 0.1 %"),
+    "perp_fee": (0.1, "a fraction of notional: 0.0005 is 0.05 %"),
+    "liquidation_fee": (0.1, "a fraction of notional: 0.005 is 0.5 %"),
+    "half_spread_bps": (1000.0, "basis points: 1000 bps is 10 %"),
+    "slippage_bps": (1000.0, "basis points: 1000 bps is 10 %"),
+    "borrow_rate": (0.01, "an hourly rate: 0.0000042 is about 3.7 % a year"),
+}
 
 
 @dataclass(frozen=True)
@@ -54,8 +100,11 @@ class Costs:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+            if not _is_number(v) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"costs.{f.name} must be a finite number ≥ 0, got {v!r}")
+            limit, what = COST_LIMITS.get(f.name, (math.inf, ""))
+            if v >= limit:
+                raise ConfigError(f"costs.{f.name} must be ≥ 0 and < {limit:g} ({what}), got {v!r}")
 
     @classmethod
     def taker(cls, **overrides: float) -> Costs:

@@ -15,6 +15,13 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from fundarb.engine.rules import (
+    cost_reserved_qty_nb,
+    cushion_nb,
+    rebalance_due_nb,
+    spot_level_due_nb,
+    trade_costs_nb,
+)
 from fundarb.engine.tiers import liq_price_mark, tier_of
 
 # -- member series (detail mode): rows of series[k, t, m] --------------------------------------------------
@@ -31,39 +38,39 @@ GSERIES = ("equity", "cash", "margin_balance")
 N_GSERIES = len(GSERIES)
 
 # -- member totals: rows 0..8 are the components' final values ---------------------------------------------
-M_TRADES, M_LIQ, M_BARS_IN_MARKET, M_FIRST_BAR, M_LAST_BAR = range(9, 14)
-MTOTALS = (*SERIES[:9], "n_trades", "n_liquidations", "bars_in_market", "first_bar", "last_bar")
+M_TRADES, M_LIQ, M_BARS_IN_MARKET, M_FIRST_BAR, M_LAST_BAR, M_LOCK_BAR = range(9, 15)
+MTOTALS = (*SERIES[:9], "n_trades", "n_liquidations", "bars_in_market", "first_bar", "last_bar",
+           "lock_bar")  # lock_bar: bar of the liquidation whose lock still holds at the end (−1: none)
 N_MTOTALS = len(MTOTALS)
 
 # -- group totals (streaming statistics of the group's equity) ---------------------------------------------
 (T_EQUITY, T_SUM_R, T_SUM_R2, T_SUM_DOWN2, T_N_R, T_MAX_DD, T_MAX_DD_BARS, T_PEAK, T_FIRST_BAR, T_LAST_BAR,
- T_BARS_IN_MARKET) = range(11)
+ T_BARS_IN_MARKET, T_N_LIQ, T_FIRST_LIQ) = range(13)
 GTOTALS = ("final_equity", "sum_r", "sum_r2", "sum_down2", "n_r", "max_drawdown", "max_drawdown_bars", "peak",
-           "first_bar", "last_bar", "bars_in_market")
+           "first_bar", "last_bar", "bars_in_market", "n_liquidations", "first_liquidation_bar")
+N_STREAM = T_N_LIQ  # rows 0..N_STREAM-1 are statistics of the equity curve alone
 N_GTOTALS = len(GTOTALS)
 
 # -- trade log records (detail mode) -----------------------------------------------------------------------
 REC_FIELDS = ("member", "bar", "kind", "spot_qty", "perp_qty", "spot_price", "perp_price", "spot_traded",
               "perp_traded", "fees", "spread", "slippage", "liquidation_fee", "equity_before")
 N_REC = len(REC_FIELDS)
-KIND_ENTRY, KIND_EXIT, KIND_FLIP, KIND_REBALANCE, KIND_LIQ_PERP, KIND_LIQ_SPOT, KIND_CLOSE_LEG, KIND_RESIZE = \
-    range(8)
-KINDS = ("entry", "exit", "flip", "rebalance", "liquidation_perp", "liquidation_spot", "close_leg", "resize")
+(KIND_ENTRY, KIND_EXIT, KIND_FLIP, KIND_REBALANCE, KIND_LIQ_PERP, KIND_LIQ_SPOT, KIND_CLOSE_LEG, KIND_RESIZE,
+ KIND_REENTRY) = range(9)
+KINDS = ("entry", "exit", "flip", "rebalance", "liquidation_perp", "liquidation_spot", "close_leg", "resize",
+         "reentry")
 
 # -- per-group parameters: rows of params[k, g] ------------------------------------------------------------
+# rebalance_at: share of the cushion (off unless 0 < x < 1); spot_rebalance_level: off when NaN;
+# after_liquidation: AFTER_CLOSE / AFTER_HOLD / AFTER_REENTER; liquidation_loss_margin: 1 for "margin".
 (P_CAPITAL, P_LEVERAGE, P_SPOT_LEVERAGE, P_SPOT_FEE, P_PERP_FEE, P_HALF_SPREAD, P_SLIP, P_SLIP_K, P_BORROW,
- P_LIQ_FEE, P_REBALANCE_AT, P_REBALANCE_EVERY, P_HOLD, P_SPOT_LIQ_LEVEL, P_CROSS) = range(15)
+ P_LIQ_FEE, P_REBALANCE_AT, P_REBALANCE_EVERY, P_AFTER_LIQ, P_SPOT_LIQ_LEVEL, P_CROSS, P_SPOT_REB_LEVEL,
+ P_LIQ_LOSS_MARGIN) = range(17)
 PARAMS = ("capital", "leverage", "spot_leverage", "spot_fee", "perp_fee", "half_spread", "slippage", "slippage_k",
-          "borrow_rate", "liquidation_fee", "rebalance_at", "rebalance_every", "hold_after_liquidation",
-          "spot_liquidation_level", "cross_margin")
+          "borrow_rate", "liquidation_fee", "rebalance_at", "rebalance_every", "after_liquidation",
+          "spot_liquidation_level", "cross_margin", "spot_rebalance_level", "liquidation_loss_margin")
+AFTER_CLOSE, AFTER_HOLD, AFTER_REENTER = range(3)
 N_PARAMS = len(PARAMS)
-
-
-@nb.njit(cache=True, inline="always")
-def _slip(frac: float, k: float, qty: float, vol: float) -> float:
-    if k > 0.0 and vol > 0.0 and np.isfinite(vol):
-        return k * np.sqrt(qty / vol)
-    return frac
 
 
 @nb.njit(cache=True, inline="always")
@@ -87,7 +94,7 @@ def _record(rec, n, member, t, kind, a, b, sp, pp, da, db, fees, spread, slip, l
 
 
 @nb.njit(cache=True)
-def _cross_lambda(mb, b, entry, mo, adv, act, tiers, tier_start, tier_len, m0):  # pragma: no cover
+def _cross_lambda(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pragma: no cover
     """Fraction λ of the way from the open to the adverse extremes at which a cross account hits maintenance.
 
     Every open perp's mark moves linearly ``m_i(λ) = mo_i + λ·(adv_i − mo_i)``; the equity of the futures
@@ -100,8 +107,8 @@ def _cross_lambda(mb, b, entry, mo, adv, act, tiers, tier_start, tier_len, m0): 
         a0 = mb
         slope = 0.0
         for i in range(n):
-            if b[i] == 0.0 or not act[i]:
-                continue
+            if b[i] == 0.0:
+                continue  # a member in a gap has adv == mo: constant at its last known mark
             tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
             q = abs(b[i])
             m_at = mo[i] + lam * (adv[i] - mo[i])
@@ -121,6 +128,108 @@ def _cross_lambda(mb, b, entry, mo, adv, act, tiers, tier_start, tier_len, m0): 
     return lam
 
 
+@nb.njit(cache=True, inline="always")
+def _after_liquidation(i, direction, t, after, lock, lock_bar, reent):  # pragma: no cover
+    """Start the lock of ``after_liquidation = "close" | "hold"``, or mark the pair for ``"reenter"``."""
+    if after == AFTER_REENTER:
+        reent[i] = direction
+    else:
+        lock[i] = direction
+        lock_bar[i] = t
+
+
+@nb.njit(cache=True)
+def _account_cushion(mbi, b, entry, mark, tiers, tier_start, tier_len, m0):  # pragma: no cover
+    """Cross account's cushion ``MB + Σ b_i·(m_i − entry_i) − Σ MM_i`` at the marks ``mark``."""
+    c = 0.0
+    for i in range(b.shape[0]):
+        c += mbi[i]
+        if b[i] != 0.0:
+            tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+            c += cushion_nb(0.0, b[i], entry[i], mark[i], tl)
+    return c
+
+
+@nb.njit(cache=True)
+def _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len, m0,
+                     cross, reb_at, spot_reb):  # pragma: no cover
+    """Set ``reb_due`` from the cushion (``rebalance_at``) and spot-level (``spot_rebalance_level``) triggers at
+    this close; ``c0`` holds each isolated perp's cushion after its last sizing, ``c0g`` the cross account's."""
+    n = b.shape[0]
+    for i in range(n):
+        reb_due[i] = False
+    if 0.0 < reb_at < 1.0:
+        if cross:
+            c = _account_cushion(mbi, b, entry, last_m, tiers, tier_start, tier_len, m0)
+            due = rebalance_due_nb(c, c0g, reb_at)
+            for i in range(n):
+                reb_due[i] = due and b[i] != 0.0
+        else:
+            for i in range(n):
+                if b[i] != 0.0:
+                    tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+                    reb_due[i] = rebalance_due_nb(cushion_nb(mbi[i], b[i], entry[i], last_m[i], tl), c0[i], reb_at)
+    if np.isfinite(spot_reb):
+        assets = cash
+        borrowed = 0.0
+        for i in range(n):
+            if a[i] > 0.0:
+                assets += a[i] * last_s[i]
+            elif a[i] < 0.0:
+                borrowed += -a[i] * last_s[i]
+        if spot_level_due_nb(assets, borrowed, spot_reb):
+            for i in range(n):
+                if b[i] != 0.0:
+                    reb_due[i] = True
+
+
+@nb.njit(cache=True)
+def _liquidate_cross(lam, mbi, b, entry, a, mo, adv, last_m, lock, lock_bar, reent, n_lq, comp, after, loss_margin,
+                     liq_fee, t, m0, detail, rec, rec_n):  # pragma: no cover
+    """Liquidate every perp of a cross account at ``m_i(λ)``: fills, fees, insurance share, ``"margin"`` loss.
+
+    Leaves what is left of the wallet in ``mbi`` (the caller moves it to cash) and returns the record count.
+    """
+    n = b.shape[0]
+    pxs = np.zeros(n)
+    fees_i = np.zeros(n)
+    tot_not = 0.0
+    mbx = 0.0
+    for i in range(n):
+        mbx += mbi[i]
+        mbi[i] = 0.0
+    for i in range(n):
+        if b[i] != 0.0:
+            px = mo[i] + lam * (adv[i] - mo[i])
+            pxs[i] = px
+            tot_not += abs(b[i]) * px
+            comp[i, PERP_PNL] += b[i] * (px - last_m[i])
+            mbx += b[i] * (px - entry[i])
+            fees_i[i] = liq_fee * abs(b[i]) * px
+            mbx -= fees_i[i]
+    short = -mbx if mbx < 0.0 else 0.0
+    if mbx < 0.0:
+        mbx = 0.0
+    kept = 0.0 if loss_margin else mbx
+    lost = mbx - kept
+    for i in range(n):
+        if b[i] != 0.0:
+            share = abs(b[i]) * pxs[i] / tot_not if tot_not > 0.0 else 1.0 / n
+            comp[i, INSURANCE] += short * share
+            fees_i[i] += lost * share
+            comp[i, LIQ_FEES] += fees_i[i]
+            b_before = b[i]
+            _after_liquidation(i, 1 if b[i] < 0.0 else -1, t, after, lock, lock_bar, reent)
+            b[i] = 0.0
+            entry[i] = 0.0
+            n_lq[i] += 1.0
+            if detail:
+                rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_PERP, a[i], 0.0, np.nan, pxs[i],
+                                0.0, -b_before, 0.0, 0.0, 0.0, fees_i[i], np.nan)
+    mbi[0] = kept
+    return rec_n
+
+
 @nb.njit(cache=True)
 def _group(
     g, m0, m1, mem_sym, mem_tgt, tier_start, tier_len,
@@ -128,34 +237,44 @@ def _group(
     funding, borrow_rate, spot_vol, perp_vol, target, weight, p, tiers, bar_hours,
     detail, series, gseries, mtotals, gtotals, rec, rec_n,
 ):  # pragma: no cover - compiled
-    """Simulate group ``g`` (members ``m0 … m1-1``). Returns the new trade-log record count."""
+    """Simulate group ``g`` (members ``m0 … m1-1``). Returns the new trade-log record count.
+
+    ``mbi[i]`` is member ``i``'s margin: its isolated wallet, or in cross margin its share of the one futures
+    wallet (the wallet is the sum of the shares, engine.md rule 2).
+    """
     T = spot_open.shape[0]
     n = m1 - m0
     capital = p[P_CAPITAL]
     L = p[P_LEVERAGE]
     Ls = p[P_SPOT_LEVERAGE]
-    hold = p[P_HOLD] > 0.5
+    after = int(p[P_AFTER_LIQ])
     cross = p[P_CROSS] > 0.5
+    loss_margin = p[P_LIQ_LOSS_MARGIN] > 0.5
     reb_at = p[P_REBALANCE_AT]
     reb_every = p[P_REBALANCE_EVERY]
+    spot_reb = p[P_SPOT_REB_LEVEL]
     lvl = p[P_SPOT_LIQ_LEVEL]
 
     a = np.zeros(n)          # signed spot quantity per member
     b = np.zeros(n)          # signed perp quantity per member
     entry = np.zeros(n)      # perp entry price
-    mbi = np.zeros(n)        # isolated margin balance per member
-    alloc = np.zeros(n)      # margin allotted at the last sizing (cross wallet target)
+    mbi = np.zeros(n)        # margin per member (isolated wallet, or share of the cross wallet)
+    c0 = np.zeros(n)         # cushion just after the last sizing (isolated)
+    c0g = 0.0                # the account's cushion just after its last perp trade (cross)
     w_held = np.zeros(n)     # weight the position was sized with
     lock = np.zeros(n, np.int64)
+    lock_bar = np.full(n, -1.0)
+    reent = np.zeros(n, np.int64)  # direction liquidated, to re-enter at the next open ("reenter")
     since = np.zeros(n, np.int64)
     reb_due = np.zeros(n, np.bool_)
     last_s = np.full(n, np.nan)
     last_m = np.full(n, np.nan)
     gap = np.zeros(n, np.bool_)
+    act_p = np.zeros(n, np.bool_)
+    act_s = np.zeros(n, np.bool_)
     so_ = np.zeros(n)
     mo_ = np.zeros(n)
     adv = np.zeros(n)
-    act = np.zeros(n, np.bool_)
     comp = np.zeros((n, N_COMP))
     n_tr = np.zeros(n)
     n_lq = np.zeros(n)
@@ -163,7 +282,8 @@ def _group(
     first = np.full(n, -1.0)
     last = np.full(n, -1.0)
     cash = capital
-    mbx = 0.0                # cross margin balance
+    g_nlq = 0
+    g_first_lq = -1
     prev_eq = capital
     sum_r = sum_r2 = sum_d2 = 0.0
     n_r = 0
@@ -183,7 +303,9 @@ def _group(
             so = spot_open[t, s]
             po = perp_open[t, s]
             mo = mark_open[t, s]
-            gap[i] = not (np.isfinite(so) and np.isfinite(po) and np.isfinite(mo))
+            act_s[i] = np.isfinite(so)
+            act_p[i] = np.isfinite(mo)
+            gap[i] = not (act_s[i] and np.isfinite(po) and act_p[i])
             if not gap[i]:
                 any_open = True
                 if first[i] < 0.0:
@@ -200,7 +322,7 @@ def _group(
                 g_first = t
             g_last = t
 
-        # ---- (1) funding on the position held coming into the bar
+        # ---- (1) funding on the position held coming into the bar, into that perp's margin
         for i in range(n):
             r = funding[t, mem_sym[m0 + i]]
             if b[i] != 0.0 and np.isfinite(r):
@@ -208,21 +330,18 @@ def _group(
                 if not np.isfinite(fm):
                     fm = last_m[i]
                 f = -b[i] * fm * r
-                if cross:
-                    mbx += f
-                else:
-                    mbi[i] += f
+                mbi[i] += f
                 comp[i, FUNDING] += f
 
         # ---- (2) execution at the open
         eq_open = np.nan
-        traded = False
-        pending_perp_cost = 0.0
+        perp_traded = False
         for i in range(n):
             tg = target[t, mem_tgt[m0 + i]]
             wt = weight[t, mem_tgt[m0 + i]]
             if lock[i] != 0 and tg != lock[i]:
                 lock[i] = 0
+                lock_bar[i] = -1.0
             d = 0
             if a[i] > 0.0:
                 d = 1
@@ -234,33 +353,36 @@ def _group(
                 d = -1
             eff = tg
             if lock[i] != 0:
-                eff = d if hold else 0
+                eff = d if after == AFTER_HOLD else 0
             if eff != 0 and not wt > 0.0:
                 eff = 0
             if gap[i]:
                 continue
-            reb = False
+            reenter = reent[i] != 0 and eff == reent[i]
+            reent[i] = 0
+            periodic = reb_every > 0.0 and since[i] >= reb_every
+            reb = reenter
             if d != 0 and a[i] != 0.0 and b[i] != 0.0 and eff == d:
-                if reb_due[i]:
-                    reb = True
-                if reb_every > 0.0 and since[i] >= reb_every:
+                if reb_due[i] or periodic:
                     reb = True
                 if lock[i] == 0 and wt != w_held[i]:
                     reb = True
             if eff == d and not reb:
                 continue
-            if eff == 0:
+            if reenter:
+                kind = KIND_REENTRY
+            elif eff == 0:
                 kind = KIND_CLOSE_LEG if lock[i] != 0 else KIND_EXIT
             elif d == 0:
                 kind = KIND_ENTRY
             elif eff != d:
                 kind = KIND_FLIP
-            elif reb_due[i] or (reb_every > 0.0 and since[i] >= reb_every):
+            elif reb_due[i] or periodic:
                 kind = KIND_REBALANCE
             else:
                 kind = KIND_RESIZE
             if np.isnan(eq_open):
-                eq_open = cash + mbx
+                eq_open = cash
                 for j in range(n):
                     if a[j] != 0.0:
                         eq_open += a[j] * last_s[j]
@@ -271,133 +393,93 @@ def _group(
             so = spot_open[t, s]
             po = perp_open[t, s]
             mo = mark_open[t, s]
-            q = 0.0
-            if eff != 0 and eq_open > 0.0:
-                e_i = wt * eq_open
-                if eff == 1:
-                    notional = e_i * L / (L + 1.0)
-                else:
-                    notional = e_i / (1.0 / L + 1.0 / Ls)
-                q = notional / so
+            vs = spot_vol[t - 1, s] if t > 0 else np.nan
+            vp = perp_vol[t - 1, s] if t > 0 else np.nan
+            q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
+                                     p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
             a2 = eff * q
             b2 = -eff * q
             da = a2 - a[i]
             db = b2 - b[i]
             if da == 0.0 and db == 0.0:
-                since[i] = 0  # sized again, to the same quantities
+                since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
+                if b[i] != 0.0:
+                    perp_traded = True
+                    tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+                    c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tl)
                 continue
+            if reenter and q == 0.0:
+                kind = KIND_EXIT
             if db != 0.0:
-                if cross:
-                    mbx += b[i] * (po - entry[i])
-                else:
-                    mbi[i] += b[i] * (po - entry[i])
+                mbi[i] += b[i] * (po - entry[i])
                 comp[i, PERP_PNL] += db * (mo - po)
                 b[i] = b2
                 entry[i] = po if b2 != 0.0 else 0.0
+                perp_traded = True
             if da != 0.0:
                 cash -= da * so
                 a[i] = a2
-            alloc[i] = q * so / L if b[i] != 0.0 else 0.0
-            sn = abs(da) * so
-            pn = abs(db) * po
-            fee_s = p[P_SPOT_FEE] * sn
-            fee_p = p[P_PERP_FEE] * pn
-            spr_s = p[P_HALF_SPREAD] * sn
-            spr_p = p[P_HALF_SPREAD] * pn
-            vs = spot_vol[t - 1, s] if t > 0 else np.nan
-            vp = perp_vol[t - 1, s] if t > 0 else np.nan
-            slp_s = _slip(p[P_SLIP], p[P_SLIP_K], abs(da), vs) * sn
-            slp_p = _slip(p[P_SLIP], p[P_SLIP_K], abs(db), vp) * pn
+            fee_s, fee_p, spr_s, spr_p, slp_s, slp_p = trade_costs_nb(
+                da, db, so, po, vs, vp, p[P_SPOT_FEE], p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
             cash -= fee_s + spr_s + slp_s
-            if cross:
-                pending_perp_cost += fee_p + spr_p + slp_p
-            elif b[i] != 0.0:
-                # the wallet is set to its margin N/L, then pays the perp's costs
-                cash += mbi[i] - alloc[i]
-                mbi[i] = alloc[i] - (fee_p + spr_p + slp_p)
+            if b[i] != 0.0:
+                # this perp's margin is set to N/L (a free transfer), then pays the perp's costs
+                alloc = q * so / L
+                cash += mbi[i] - alloc
+                mbi[i] = alloc - (fee_p + spr_p + slp_p)
             else:
-                # a closed perp pays its costs, then its whole wallet moves to cash
+                # a closed perp pays its costs, then its whole margin moves to cash
                 cash += mbi[i] - (fee_p + spr_p + slp_p)
                 mbi[i] = 0.0
+            if b[i] != 0.0 and not cross:
+                tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+                c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tl)
             comp[i, FEES] += fee_s + fee_p
             comp[i, SPREAD] += spr_s + spr_p
             comp[i, SLIPPAGE] += slp_s + slp_p
             n_tr[i] += 1.0
             since[i] = 0
             w_held[i] = wt if eff != 0 else 0.0
-            traded = True
             if detail:
                 rec_n = _record(rec, rec_n, m0 + i, t, kind, a[i], b[i], so, po, da, db, fee_s + fee_p,
                                 spr_s + spr_p, slp_s + slp_p, 0.0, eq_open)
-        if cross and traded:
-            want = 0.0
-            for i in range(n):
-                want += alloc[i]
-            if want > 0.0:
-                cash += mbx - want
-                mbx = want - pending_perp_cost
-            else:
-                cash += mbx - pending_perp_cost
-                mbx = 0.0
+        if cross and perp_traded:
+            c0g = _account_cushion(mbi, b, entry, last_m, tiers, tier_start, tier_len, m0)
 
-        # ---- (3) liquidation at the adverse intrabar extremes
+        # ---- (3) liquidation at the adverse intrabar extremes: a perp needs only its own mark
         for i in range(n):
             s = mem_sym[m0 + i]
-            act[i] = not gap[i]
-            mc = mark_close[t, s]
-            if not np.isfinite(mc):
-                mc = last_m[i]
-            if b[i] != 0.0:
+            mo_[i] = mark_open[t, s] if act_p[i] else last_m[i]
+            adv[i] = mo_[i]
+            if b[i] != 0.0 and act_p[i]:
+                mc = mark_close[t, s]
+                if not np.isfinite(mc):
+                    mc = last_m[i]
                 x = mark_high[t, s] if b[i] < 0.0 else mark_low[t, s]
                 adv[i] = x if np.isfinite(x) else mc
-            mo_[i] = mark_open[t, s] if act[i] else last_m[i]
-            if not act[i]:
-                adv[i] = last_m[i]
         if cross:
             any_perp = False
             for i in range(n):
-                if b[i] != 0.0 and act[i]:
+                if b[i] != 0.0 and act_p[i]:
                     any_perp = True
             if any_perp:
-                lam = _cross_lambda(mbx, b, entry, mo_, adv, act, tiers, tier_start, tier_len, m0)
+                mbx = 0.0
+                for i in range(n):
+                    mbx += mbi[i]
+                lam = _cross_lambda(mbx, b, entry, mo_, adv, tiers, tier_start, tier_len, m0)
                 if lam >= 0.0:
-                    tot_not = 0.0
+                    rec_n = _liquidate_cross(lam, mbi, b, entry, a, mo_, adv, last_m, lock, lock_bar, reent,
+                                             n_lq, comp, after, loss_margin, p[P_LIQ_FEE], t, m0, detail, rec,
+                                             rec_n)
                     for i in range(n):
-                        if b[i] != 0.0:
-                            px = mo_[i] + lam * (adv[i] - mo_[i])
-                            tot_not += abs(b[i]) * px
-                    pxs = np.zeros(n)
-                    fees_i = np.zeros(n)
-                    for i in range(n):
-                        if b[i] != 0.0:
-                            px = mo_[i] + lam * (adv[i] - mo_[i])
-                            pxs[i] = px
-                            comp[i, PERP_PNL] += b[i] * (px - last_m[i])
-                            mbx += b[i] * (px - entry[i])
-                            fees_i[i] = p[P_LIQ_FEE] * abs(b[i]) * px
-                            mbx -= fees_i[i]
-                            comp[i, LIQ_FEES] += fees_i[i]
-                    short = -mbx if mbx < 0.0 else 0.0
-                    if mbx < 0.0:
-                        mbx = 0.0
-                    for i in range(n):
-                        if b[i] != 0.0:
-                            share = abs(b[i]) * pxs[i] / tot_not if tot_not > 0.0 else 1.0 / n
-                            comp[i, INSURANCE] += short * share
-                            b_before = b[i]
-                            lock[i] = 1 if b[i] < 0.0 else -1
-                            b[i] = 0.0
-                            entry[i] = 0.0
-                            alloc[i] = 0.0
-                            n_lq[i] += 1.0
-                            if detail:
-                                rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_PERP, a[i], 0.0, np.nan, pxs[i],
-                                                0.0, -b_before, 0.0, 0.0, 0.0, fees_i[i], np.nan)
-                    cash += mbx
-                    mbx = 0.0
+                        cash += mbi[i]
+                        mbi[i] = 0.0
+                    g_nlq += 1
+                    if g_first_lq < 0:
+                        g_first_lq = t
         else:
             for i in range(n):
-                if b[i] == 0.0 or not act[i]:
+                if b[i] == 0.0 or not act_p[i]:
                     continue
                 tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
                 q = abs(b[i])
@@ -410,18 +492,23 @@ def _group(
                     mbi[i] += b[i] * (px - entry[i])
                     lf = p[P_LIQ_FEE] * q * px
                     mbi[i] -= lf
-                    comp[i, LIQ_FEES] += lf
                     if mbi[i] < 0.0:
                         comp[i, INSURANCE] += -mbi[i]
                         mbi[i] = 0.0
+                    if loss_margin:
+                        lf += mbi[i]  # the rest of the isolated margin goes to the insurance fund
+                        mbi[i] = 0.0
+                    comp[i, LIQ_FEES] += lf
                     b_before = b[i]
-                    lock[i] = 1 if b[i] < 0.0 else -1
+                    _after_liquidation(i, 1 if b[i] < 0.0 else -1, t, after, lock, lock_bar, reent)
                     b[i] = 0.0
                     entry[i] = 0.0
-                    alloc[i] = 0.0
                     cash += mbi[i]
                     mbi[i] = 0.0
                     n_lq[i] += 1.0
+                    g_nlq += 1
+                    if g_first_lq < 0:
+                        g_first_lq = t
                     if detail:
                         rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_PERP, a[i], 0.0, np.nan, px, 0.0,
                                         -b_before, 0.0, 0.0, 0.0, lf, np.nan)
@@ -429,7 +516,7 @@ def _group(
         # spot margin of the group's one spot wallet: assets / borrowed ≤ level ⇒ every loan force-repaid
         borrowed = False
         for i in range(n):
-            if a[i] < 0.0 and act[i]:
+            if a[i] < 0.0 and act_s[i]:
                 borrowed = True
         if borrowed:
             a0 = cash
@@ -438,12 +525,12 @@ def _group(
                 if a[i] == 0.0:
                     continue
                 s = mem_sym[m0 + i]
-                so_[i] = spot_open[t, s] if act[i] else last_s[i]
+                so_[i] = spot_open[t, s] if act_s[i] else last_s[i]
                 sc = spot_close[t, s]
                 if not np.isfinite(sc):
                     sc = last_s[i]
                 x = spot_high[t, s] if a[i] < 0.0 else spot_low[t, s]
-                adv[i] = x if (np.isfinite(x) and act[i]) else (sc if act[i] else last_s[i])
+                adv[i] = x if (np.isfinite(x) and act_s[i]) else (sc if act_s[i] else last_s[i])
                 if a[i] > 0.0:
                     a0 += a[i] * so_[i]
                     slope += a[i] * (adv[i] - so_[i])
@@ -477,15 +564,18 @@ def _group(
                         comp[i, INSURANCE] += short * ((-a[i]) * pxs[i] / tot_not if tot_not > 0.0 else 1.0)
                         q = -a[i]
                         a[i] = 0.0
-                        if lock[i] == 0:
-                            lock[i] = -1
+                        if lock[i] == 0 and reent[i] == 0:
+                            _after_liquidation(i, -1, t, after, lock, lock_bar, reent)
                         n_lq[i] += 1.0
                         if detail:
                             rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_SPOT, 0.0, b[i], pxs[i], np.nan, q,
                                             0.0, 0.0, 0.0, 0.0, lfs[i], np.nan)
+                g_nlq += 1
+                if g_first_lq < 0:
+                    g_first_lq = t
 
         # ---- (4) borrow interest, (5) mark at the close
-        eq = cash + mbx
+        eq = cash
         held_any = False
         for i in range(n):
             s = mem_sym[m0 + i]
@@ -521,31 +611,9 @@ def _group(
         if held_any:
             g_in_mkt += 1
 
-        # ---- margin-ratio rebalance trigger, seen at this close, acted on at the next open
-        if np.isfinite(reb_at):
-            if cross:
-                num = 0.0
-                den = mbx
-                for i in range(n):
-                    if b[i] != 0.0:
-                        tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
-                        q = abs(b[i])
-                        k = tier_of(tl, q * last_m[i])
-                        num += q * last_m[i] * tl[k, 2] - tl[k, 3]
-                        den += b[i] * (last_m[i] - entry[i])
-                due = den <= 0.0 or num / den >= reb_at
-                for i in range(n):
-                    reb_due[i] = due and b[i] != 0.0
-            else:
-                for i in range(n):
-                    reb_due[i] = False
-                    if b[i] != 0.0:
-                        tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
-                        q = abs(b[i])
-                        k = tier_of(tl, q * last_m[i])
-                        den = mbi[i] + b[i] * (last_m[i] - entry[i])
-                        mm = q * last_m[i] * tl[k, 2] - tl[k, 3]
-                        reb_due[i] = den <= 0.0 or mm / den >= reb_at
+        # ---- margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
+        _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start,
+                               tier_len, m0, cross, reb_at, spot_reb)
 
         # ---- streaming statistics of the group's equity
         if g_first >= 0:
@@ -570,7 +638,7 @@ def _group(
         if detail:
             gseries[G_EQUITY, t, g] = eq
             gseries[G_CASH, t, g] = cash
-            mtot = mbx
+            mtot = 0.0
             for i in range(n):
                 mtot += mbi[i]
             gseries[G_MARGIN, t, g] = mtot
@@ -589,6 +657,7 @@ def _group(
         mtotals[M_BARS_IN_MARKET, m0 + i] = in_mkt[i]
         mtotals[M_FIRST_BAR, m0 + i] = first[i]
         mtotals[M_LAST_BAR, m0 + i] = last[i]
+        mtotals[M_LOCK_BAR, m0 + i] = lock_bar[i] if lock[i] != 0 else -1.0
     gtotals[T_EQUITY, g] = prev_eq
     gtotals[T_SUM_R, g] = sum_r
     gtotals[T_SUM_R2, g] = sum_r2
@@ -600,6 +669,8 @@ def _group(
     gtotals[T_FIRST_BAR, g] = g_first
     gtotals[T_LAST_BAR, g] = g_last
     gtotals[T_BARS_IN_MARKET, g] = g_in_mkt
+    gtotals[T_N_LIQ, g] = g_nlq
+    gtotals[T_FIRST_LIQ, g] = g_first_lq
     return rec_n
 
 

@@ -18,7 +18,15 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
 from fundarb.engine import nb as k
-from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES, Costs
+from fundarb.engine.config import (
+    AFTER_LIQUIDATION,
+    LIQUIDATION_LOSS,
+    MARGIN_MODES,
+    Costs,
+    check_choice_option,
+    check_rebalance_at,
+    check_spot_rebalance_level,
+)
 from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
 from fundarb.errors import ConfigError, did_you_mean
 
@@ -87,6 +95,33 @@ def _bars(name: str, v: Any, market: MarketData) -> float:
     raise ConfigError(f"{name} must be a number of bars ≥ 0 or a duration like '7d', got {v!r}")
 
 
+MAX_LEVERAGE = 125.0  # Binance's largest perp leverage: the bound when only a flat mmr is given
+MAX_SPOT_LEVERAGE = 10.0  # Binance's largest spot margin leverage
+
+
+def check_leverage(leverages: Sequence[float], spot_leverages: Sequence[float], capitals: Sequence[float],
+                   tier_tables: Sequence[np.ndarray], symbols: Sequence[str], *, flat: bool) -> None:
+    """Refuse leverage no exchange gives (DESIGN §3, §5): above 125 with a flat mmr, spot leverage above 10, and
+    an initial margin ``1/L`` at or below the maintenance rate of the tier the entry's notional falls in (such a
+    position would be liquidated as it opens)."""
+    for ls in spot_leverages:
+        if ls > MAX_SPOT_LEVERAGE:
+            raise ConfigError(f"spot_leverage must be > 0 and ≤ {MAX_SPOT_LEVERAGE:g} (spot margin leverage), "
+                              f"got {ls!r}")
+    for lev in leverages:
+        if flat and lev > MAX_LEVERAGE:
+            raise ConfigError(f"leverage must be > 0 and ≤ {MAX_LEVERAGE:g} (the exchange's maximum), got {lev!r}")
+        for cap in capitals:
+            notional = cap * lev / (lev + 1.0)  # a carry of the whole capital: the largest one-symbol entry
+            for sym, tl in zip(symbols, tier_tables, strict=True):
+                i = min(int(np.searchsorted(tl[:, 1], notional, side="right")), len(tl) - 1)
+                if 1.0 / lev <= tl[i, 2]:
+                    raise ConfigError(
+                        f"leverage {lev!r}: the initial margin 1/L = {1.0 / lev:.4g} is at or below the maintenance "
+                        f"margin rate {tl[i, 2]:g} of {sym}'s tier for a {notional:,.0f} notional; leverage must be "
+                        f"below {1.0 / tl[i, 2]:g} there")
+
+
 def _tiers_for(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
     if tiers is None:
         return flat_tiers(mmr)
@@ -147,13 +182,18 @@ def param_column(
     capital: float,
     leverage: float,
     spot_leverage: float,
-    rebalance_at: float,
+    rebalance_at: float | None,
     rebalance_every: float,
     after_liquidation: str,
     spot_liquidation_level: float,
     margin_mode: str,
+    spot_rebalance_level: float | None = None,
+    liquidation_loss: str = "fee",
 ) -> np.ndarray:
-    """One account's parameter vector for the kernels (rows named by ``nb.PARAMS``); ``rebalance_every`` in bars."""
+    """One account's parameter vector for the kernels (rows named by ``nb.PARAMS``); ``rebalance_every`` in bars.
+
+    ``rebalance_at`` and ``spot_rebalance_level`` are off when None (``rebalance_at`` also outside ``(0, 1)``).
+    """
     col = np.empty(k.N_PARAMS)
     col[k.P_CAPITAL] = capital
     col[k.P_LEVERAGE] = leverage
@@ -165,11 +205,13 @@ def param_column(
     col[k.P_SLIP_K] = costs.slippage_k
     col[k.P_BORROW] = costs.borrow_rate
     col[k.P_LIQ_FEE] = costs.liquidation_fee
-    col[k.P_REBALANCE_AT] = rebalance_at
+    col[k.P_REBALANCE_AT] = np.nan if rebalance_at is None else rebalance_at
     col[k.P_REBALANCE_EVERY] = rebalance_every
-    col[k.P_HOLD] = 1.0 if after_liquidation == "hold" else 0.0
+    col[k.P_AFTER_LIQ] = AFTER_LIQUIDATION.index(after_liquidation)
     col[k.P_SPOT_LIQ_LEVEL] = spot_liquidation_level
     col[k.P_CROSS] = 1.0 if margin_mode == "cross" else 0.0
+    col[k.P_SPOT_REB_LEVEL] = np.nan if spot_rebalance_level is None else spot_rebalance_level
+    col[k.P_LIQ_LOSS_MARGIN] = 1.0 if liquidation_loss == "margin" else 0.0
     return col
 
 
@@ -240,9 +282,11 @@ def backtest(
     spot_leverage: float | Sequence[float] = 3.0,
     mmr: float = 0.005,
     tiers: Any = None,
-    rebalance_at: float | Sequence[float] = math.inf,
+    rebalance_at: float | Sequence[float | None] | None = None,
+    spot_rebalance_level: float | None = None,
     rebalance_every: int | str | None = None,
     after_liquidation: str = "close",
+    liquidation_loss: str = "fee",
     spot_liquidation_level: float = 1.10,
     margin_mode: str = "isolated",
     weights: Any = None,
@@ -262,16 +306,26 @@ def backtest(
     costs
         Fees, spread, slippage, borrow and liquidation fee (default :meth:`Costs.taker`).
     capital, leverage, spot_leverage, rebalance_at
-        Starting capital; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin ratio
-        ``MM / (MB + uPnL)`` that triggers a rebalance (inf: never). A list of values sweeps them: the result
-        has one column per element of the Cartesian product of the lists (× symbol, unless a portfolio).
+        Starting capital; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin management:
+        re-size both legs when the perp has used this share ``x`` (``0 < x < 1``) of its margin cushion
+        ``C = MB + uPnL − MM``, i.e. ``C ≤ (1 − x)·C0`` with ``C0`` the cushion just after the last sizing (cross
+        margin: the account's cushion; None: off). A list of values sweeps them: the result has one column per
+        element of the Cartesian product of the lists (× symbol, unless a portfolio).
     mmr, tiers
         Flat maintenance margin rate, or leverage tiers: a ccxt-format JSON file path, a mapping symbol →
         ccxt tiers, or one tier table for every symbol.
+    spot_rebalance_level
+        Reverse carry: re-size when the account's spot margin level (assets / borrowed) is at or below this
+        level; must be finite and above ``spot_liquidation_level`` (the guides act below 1.30). None: off.
     rebalance_every
         Re-size both legs every this many bars (int) or this long (``"7d"``); None: never.
     after_liquidation
-        ``"close"`` (close the other leg at the next open) or ``"hold"`` (keep it unhedged).
+        ``"close"`` (close the other leg at the next open and stay flat until the target changes), ``"hold"``
+        (keep it unhedged until the target changes) or ``"reenter"`` (close it and open a fresh hedged pair at
+        the next open, sized from equity then, while the target still asks for one).
+    liquidation_loss
+        ``"fee"`` (the liquidation fee is lost, the rest of the margin returns) or ``"margin"`` (the whole
+        margin of the liquidated perp is lost — cross margin: the whole futures wallet).
     spot_liquidation_level
         Margin level at which spot loans are force-repaid.
     margin_mode
@@ -295,12 +349,13 @@ def backtest(
         raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}{did_you_mean(mode, MODES)}")
-    if after_liquidation not in AFTER_LIQUIDATION:
-        raise ConfigError(f"after_liquidation must be one of {AFTER_LIQUIDATION}, got {after_liquidation!r}"
-                          f"{did_you_mean(after_liquidation, AFTER_LIQUIDATION)}")
-    if margin_mode not in MARGIN_MODES:
-        raise ConfigError(f"margin_mode must be one of {MARGIN_MODES}, got {margin_mode!r}"
-                          f"{did_you_mean(margin_mode, MARGIN_MODES)}")
+    check_choice_option("after_liquidation", after_liquidation, AFTER_LIQUIDATION)
+    check_choice_option("liquidation_loss", liquidation_loss, LIQUIDATION_LOSS)
+    check_choice_option("margin_mode", margin_mode, MARGIN_MODES)
+    if not (isinstance(spot_liquidation_level, int | float) and math.isfinite(spot_liquidation_level)
+            and spot_liquidation_level > 1):
+        raise ConfigError(f"spot_liquidation_level must be a finite margin level > 1, got {spot_liquidation_level!r}")
+    spot_rebalance_level = check_spot_rebalance_level(spot_rebalance_level, spot_liquidation_level)
 
     if hasattr(strategy, "targets") and callable(strategy.targets):
         tgt_frame = targets_from_positions(market, strategy.targets(market))
@@ -325,12 +380,13 @@ def backtest(
     }
     for name, vals in grid_spec.items():
         for v in vals:
-            if not isinstance(v, int | float) or (name != "rebalance_at" and not (v > 0 and math.isfinite(v))):
+            if name == "rebalance_at":
+                check_rebalance_at(v)
+            elif not isinstance(v, int | float) or isinstance(v, bool) or not (v > 0 and math.isfinite(v)):
                 raise ConfigError(f"{name} must be a positive finite number, got {v!r}")
-            if name == "rebalance_at" and not v > 0:
-                raise ConfigError(f"rebalance_at must be > 0 (a margin ratio; inf disables it), got {v!r}")
-    if not spot_liquidation_level > 1:
-        raise ConfigError(f"spot_liquidation_level must be > 1, got {spot_liquidation_level!r}")
+    tier_tables = [_tiers_for(tiers, s, mmr) for s in market.symbols]
+    check_leverage(grid_spec["leverage"], grid_spec["spot_leverage"], grid_spec["capital"], tier_tables,
+                   list(market.symbols), flat=tiers is None)
     every = _bars("rebalance_every", rebalance_every, market)
     swept = [n for n, v in grid_spec.items() if len(v) > 1]
     combos = list(itertools.product(*grid_spec.values()))
@@ -340,10 +396,11 @@ def backtest(
     params = np.stack([
         param_column(costs, capital=c[0], leverage=c[1], spot_leverage=c[2], rebalance_at=c[3], rebalance_every=every,
                      after_liquidation=after_liquidation, spot_liquidation_level=spot_liquidation_level,
-                     margin_mode=margin_mode)
+                     margin_mode=margin_mode, spot_rebalance_level=spot_rebalance_level,
+                     liquidation_loss=liquidation_loss)
         for c in (combos[i] for i in grp_combo)], axis=1)
     out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
-                   tier_tables=[_tiers_for(tiers, s, mmr) for s in market.symbols], mode=mode)
+                   tier_tables=tier_tables, mode=mode)
 
     names = list(grid_spec)
     keep = [i for i, n in enumerate(names) if n in swept]
@@ -373,6 +430,7 @@ def backtest(
         mode=mode,
         portfolio=portfolio,
         config={"costs": costs, "mmr": mmr, "after_liquidation": after_liquidation,
+                "liquidation_loss": liquidation_loss, "spot_rebalance_level": spot_rebalance_level,
                 "spot_liquidation_level": spot_liquidation_level, "rebalance_every": rebalance_every,
                 "margin_mode": margin_mode, "tiers": "flat" if tiers is None else "tiers"},
     )

@@ -30,6 +30,7 @@ def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: n
     counts toward the drawdown's duration. ``held`` marks the bars with a position.
     """
     out = np.zeros(k.N_GTOTALS)
+    out[k.T_FIRST_LIQ] = -1
     out[k.T_FIRST_BAR] = first_bar
     out[k.T_BARS_IN_MARKET] = float(np.count_nonzero(held))
     if first_bar < 0:
@@ -217,6 +218,31 @@ class Result:
                 out.append(f"{s}: the position was held across {len(crossed)} data gap(s), marked at the last "
                            f"known prices, no order or liquidation check there: {', '.join(crossed[:10])}"
                            + (" …" if len(crossed) > 10 else ""))
+        return out + self._margin_warnings()
+
+    def _margin_warnings(self) -> list[str]:
+        """DESIGN §5 warnings: liquidations with margin management off; "close" leaving a target unfilled."""
+        out = []
+        idx = self.market.index
+        p = self.params
+        reb_at = p[k.P_REBALANCE_AT]
+        managed = (((reb_at > 0) & (reb_at < 1)) | np.isfinite(p[k.P_SPOT_REB_LEVEL])
+                   | (p[k.P_REBALANCE_EVERY] > 0))
+        n_liq = self.gtotals[k.T_N_LIQ]
+        first = self.gtotals[k.T_FIRST_LIQ]
+        for g, name in enumerate(self.groups):
+            if n_liq[g] > 0 and not managed[g]:
+                out.append(f"{name}: liquidated with margin management off: {int(n_liq[g])} liquidation(s), the "
+                           f"first at {idx[int(first[g])]:%Y-%m-%d %H:%M}; set rebalance_at, spot_rebalance_level "
+                           f"or rebalance_every to manage the margin")
+        lock_bar = self.mtotals[k.M_LOCK_BAR]
+        close = p[k.P_AFTER_LIQ][self._group_of(np.arange(len(self.members)))] == 0
+        for m in np.flatnonzero((lock_bar >= 0) & close):
+            bars = len(idx) - 1 - int(lock_bar[m])
+            if bars > 0:
+                out.append(f"{self.members[m]}: after the liquidation at {idx[int(lock_bar[m])]:%Y-%m-%d %H:%M} "
+                           f"(after_liquidation='close') the target still asked for the same position but it stayed "
+                           f"flat to the end ({bars} bars unfilled); after_liquidation='reenter' opens a fresh pair")
         return out
 
     # ------------------------------------------------------------------ totals and statistics
@@ -251,14 +277,36 @@ class Result:
         scale = np.maximum(np.abs(eq), cap)
         return float(np.max(np.abs(eq - rhs) / scale))
 
+    def _entry_notional_share(self) -> np.ndarray:
+        """Spot notional per unit of equity of each account's entries, by the sizing rule of each entry's
+        direction (DESIGN §3: carry ``L/(L+1)``, reverse ``1/(1/L + 1/Ls)``), averaged over the entries the
+        targets ask for; the carry rule when there are none."""
+        lev = self.params[k.P_LEVERAGE]
+        ls = self.params[k.P_SPOT_LEVERAGE]
+        carry = lev / (lev + 1.0)
+        reverse = 1.0 / (1.0 / lev + 1.0 / ls)
+        if self.target.shape[1] == len(self.market.symbols):
+            tg = self.target[:, self.mem_sym]
+        elif self.target.shape[1] == len(self.mem_sym):
+            tg = self.target
+        else:
+            return carry
+        prev = np.vstack([np.zeros((1, tg.shape[1]), dtype=tg.dtype), tg[:-1]])
+        new = (tg != 0) & (tg != prev)
+        n_c = self._by_group((new & (tg > 0)).sum(axis=0).astype(np.float64))
+        n_r = self._by_group((new & (tg < 0)).sum(axis=0).astype(np.float64))
+        tot = n_c + n_r
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(tot > 0, (n_c * carry + n_r * reverse) / tot, carry)
+
     def stats(self) -> pd.DataFrame:
         """DESIGN §8 statistics, one row per account.
 
         Returns are per bar, the first against the starting capital, from the account's first tradable bar;
         periods per year come from the bar size (8,760 for 1h bars). Computed from the kernel's streaming
         totals, so detail and sweep mode give the same numbers. ``break_even_days`` is the round trip's cost
-        (both legs, in and out, at the entry notional of the full capital) over the funding earned per day in
-        the market.
+        (both legs, in and out, at the entry notional of the full capital, sized by the rule of the entries'
+        direction: carry ``L/(L+1)``, reverse ``1/(1/L + 1/Ls)``) over the funding earned per day in the market.
         """
         t = self.gtotals
         ppy = self.market.periods_per_year
@@ -276,9 +324,9 @@ class Result:
             funding = comp["funding"]
             pnl = final - cap
             days_in_mkt = t[k.T_BARS_IN_MARKET] * self.market.bar_hours / 24.0
-            lev = self.params[k.P_LEVERAGE]
-            rt_cost = 2.0 * cap * lev / (lev + 1.0) * (self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE]
-                                                       + 2 * self.params[k.P_HALF_SPREAD] + 2 * self.params[k.P_SLIP])
+            rt_cost = 2.0 * cap * self._entry_notional_share() * (
+                self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE] + 2 * self.params[k.P_HALF_SPREAD]
+                + 2 * self.params[k.P_SLIP])
             daily_funding = funding / days_in_mkt
             data = {
                 "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_FIRST_BAR]],
@@ -294,7 +342,7 @@ class Result:
                 "calmar": np.where(mdd < 0, cagr / np.abs(mdd), np.nan),
                 "time_in_market": t[k.T_BARS_IN_MARKET] / n,
                 "n_trades": self._by_group(self.mtotals[k.M_TRADES]).astype(np.int64),
-                "n_liquidations": self._by_group(self.mtotals[k.M_LIQ]).astype(np.int64),
+                "n_liquidations": t[k.T_N_LIQ].astype(np.int64),
                 "funding_pnl": funding,
                 **{name: comp[name] for name in COMPONENTS[1:]},
                 "basis_pnl": comp["spot_pnl"] + comp["perp_pnl"],
@@ -321,6 +369,9 @@ class Result:
         gt = np.zeros((k.N_GTOTALS, 1))
         gt[:, 0] = streaming_totals(eq, cap, first, held)
         gt[k.T_LAST_BAR, 0] = self.gtotals[k.T_LAST_BAR].max()
+        gt[k.T_N_LIQ, 0] = self.gtotals[k.T_N_LIQ].sum()
+        lq = self.gtotals[k.T_FIRST_LIQ]
+        gt[k.T_FIRST_LIQ, 0] = lq[lq >= 0].min() if (lq >= 0).any() else -1
         params = self.params[:, :1].copy()
         params[k.P_CAPITAL] = cap
         gs = np.stack([self.gseries[i].sum(axis=1) for i in range(k.N_GSERIES)])[:, :, None]

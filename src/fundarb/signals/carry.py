@@ -18,7 +18,13 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
-from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES
+from fundarb.engine.config import (
+    AFTER_LIQUIDATION,
+    LIQUIDATION_LOSS,
+    MARGIN_MODES,
+    check_rebalance_at,
+    check_spot_rebalance_level,
+)
 from fundarb.errors import ConfigError, did_you_mean
 from fundarb.signals.filters import annualised_on_notional, trailing_funding
 from fundarb.signals.nb import carry_states_nb
@@ -28,6 +34,8 @@ __all__ = ["DIRECTIONS", "FundingCarry", "shift_decisions"]
 DIRECTIONS = ("carry", "reverse", "auto")
 """``carry``: long spot / short perp, entered on positive funding; ``reverse``: borrowed spot sold / long perp, entered
 on negative funding; ``auto``: whichever the sign of the filter says (Binance's bot)."""
+
+SPOT_LIQUIDATION_LEVEL = 1.10  # backtest()'s default, against which spot_rebalance_level is checked here
 
 _ZERO = re.compile(r"\s*0+(?:\.0*)?\s*([a-zA-Z]*)\s*")
 
@@ -75,9 +83,10 @@ def check_engine_options(obj: Any) -> None:
     """Validate (and normalise to float) the engine options shared by every strategy dataclass."""
     for key in ("leverage", "spot_leverage"):
         object.__setattr__(obj, key, check_number(key, getattr(obj, key), low=0.0, low_open=True))
-    object.__setattr__(obj, "rebalance_at", check_number(
-        "rebalance_at", obj.rebalance_at, low=0.0, low_open=True, allow_inf=True,
-        what=" (a margin ratio MM / (MB + uPnL); inf disables it)"))
+    object.__setattr__(obj, "rebalance_at", check_rebalance_at(obj.rebalance_at))
+    # the engine's default spot_liquidation_level; backtest() checks again against the level it is given
+    object.__setattr__(obj, "spot_rebalance_level",
+                       check_spot_rebalance_level(obj.spot_rebalance_level, SPOT_LIQUIDATION_LEVEL))
     every = obj.rebalance_every
     if every is not None:
         if isinstance(every, bool) or not isinstance(every, int | str):
@@ -88,6 +97,7 @@ def check_engine_options(obj: Any) -> None:
         if isinstance(every, str):
             check_duration("rebalance_every", every)
     check_choice("after_liquidation", obj.after_liquidation, AFTER_LIQUIDATION)
+    check_choice("liquidation_loss", obj.liquidation_loss, LIQUIDATION_LOSS)
     check_choice("margin_mode", obj.margin_mode, MARGIN_MODES)
     if not isinstance(obj.name, str):
         raise ConfigError(f"name must be a string; got {obj.name!r}")
@@ -96,7 +106,8 @@ def check_engine_options(obj: Any) -> None:
 def engine_options_of(obj: Any) -> dict[str, Any]:
     """The keyword arguments of :func:`fundarb.backtest` a strategy dataclass carries."""
     return {"leverage": obj.leverage, "spot_leverage": obj.spot_leverage, "rebalance_at": obj.rebalance_at,
-            "rebalance_every": obj.rebalance_every, "after_liquidation": obj.after_liquidation,
+            "spot_rebalance_level": obj.spot_rebalance_level, "rebalance_every": obj.rebalance_every,
+            "after_liquidation": obj.after_liquidation, "liquidation_loss": obj.liquidation_loss,
             "margin_mode": obj.margin_mode}
 
 
@@ -131,11 +142,14 @@ class FundingCarry:
     min_hold
         Minimum time a position is held before the strategy may leave it (``"0h"``: none), rounded up to whole
         bars. It does not prevent a liquidation, which the engine applies regardless.
-    leverage, spot_leverage, rebalance_at, rebalance_every, after_liquidation, margin_mode
+    leverage, spot_leverage, rebalance_at, spot_rebalance_level, rebalance_every, after_liquidation, \
+    liquidation_loss, margin_mode
         Engine options passed to :func:`fundarb.backtest` by :meth:`engine_options`: perp leverage ``L``
-        (> 0), spot margin leverage ``Ls`` of reverse carry (> 0), margin ratio that triggers a rebalance
-        (> 0, ``inf``: never), periodic rebalance (duration, bars, or None), ``"close"``/``"hold"`` the other
-        leg after a liquidation, ``"isolated"``/``"cross"`` margin.
+        (> 0), spot margin leverage ``Ls`` of reverse carry (> 0), margin management (DESIGN §5: the share
+        ``0 < rebalance_at < 1`` of the perp's margin cushion used that triggers a re-size; the spot margin level
+        ``spot_rebalance_level`` (> 1.10, the spot liquidation level) that re-sizes a reverse carry; a periodic
+        re-size; None: off), ``"close"``/``"hold"``/``"reenter"`` after a liquidation, ``"fee"``/``"margin"``
+        lost in a liquidation, ``"isolated"``/``"cross"`` margin.
     name
         Label for reports.
 
@@ -153,9 +167,11 @@ class FundingCarry:
     min_hold: str = "0h"
     leverage: float = 1.0
     spot_leverage: float = 3.0
-    rebalance_at: float = math.inf
+    rebalance_at: float | None = None
+    spot_rebalance_level: float | None = None
     rebalance_every: str | int | None = None
     after_liquidation: str = "close"
+    liquidation_loss: str = "fee"
     margin_mode: str = "isolated"
     name: str = ""
 
@@ -197,6 +213,6 @@ class FundingCarry:
         return shift_decisions(d.to_numpy(), d.index, d.columns, fill=0)
 
     def engine_options(self) -> dict[str, Any]:
-        """Keyword arguments for :func:`fundarb.backtest`: leverage, spot_leverage, rebalance_at, rebalance_every,
-        after_liquidation, margin_mode."""
+        """Keyword arguments for :func:`fundarb.backtest`: leverage, spot_leverage, rebalance_at,
+        spot_rebalance_level, rebalance_every, after_liquidation, liquidation_loss, margin_mode."""
         return engine_options_of(self)

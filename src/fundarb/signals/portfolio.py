@@ -21,7 +21,6 @@ Both :meth:`TopNRotation.targets` and :meth:`TopNRotation.weights` are shifted b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -82,7 +81,8 @@ class TopNRotation:
         Annualised margin by which a challenger must beat the weakest holding (≥ 0; 0.05 = 5 points a year).
     horizon
         Period over which the challenger's extra funding must repay the switching cost (a duration, ``"7d"``).
-    leverage, spot_leverage, rebalance_at, rebalance_every, after_liquidation, margin_mode
+    leverage, spot_leverage, rebalance_at, spot_rebalance_level, rebalance_every, after_liquidation, \
+    liquidation_loss, margin_mode
         Engine options, as in :class:`~fundarb.signals.carry.FundingCarry`.
     name
         Label for reports.
@@ -99,9 +99,11 @@ class TopNRotation:
     horizon: str = "7d"
     leverage: float = 1.0
     spot_leverage: float = 3.0
-    rebalance_at: float = math.inf
+    rebalance_at: float | None = None
+    spot_rebalance_level: float | None = None
     rebalance_every: str | int | None = None
     after_liquidation: str = "close"
+    liquidation_loss: str = "fee"
     margin_mode: str = "isolated"
     name: str = ""
 

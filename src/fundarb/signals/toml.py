@@ -127,6 +127,11 @@ def load_strategy(path: str | os.PathLike[str]) -> StrategySpec:
                               f"allowed for type = {kind!r}: type, {', '.join(names)}")
     if table.get("rebalance_every") == 0:
         table["rebalance_every"] = None
+    ra = table.get("rebalance_at")
+    if isinstance(ra, float) and math.isinf(ra):
+        raise ConfigError(f"{src}: [strategy] rebalance_at = inf is withdrawn (it was a margin-ratio trigger): leave "
+                          f"the key out for no cushion trigger, or give the share of the perp's margin cushion used, "
+                          f"0 < rebalance_at < 1")
     try:
         strategy = cls(**table)
     except ConfigError as e:

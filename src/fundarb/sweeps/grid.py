@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,8 +91,9 @@ class SweepResult:
 
 
 def _engine_options(strategy: Any) -> dict[str, Any]:
-    opts = {"leverage": 1.0, "spot_leverage": 3.0, "rebalance_at": math.inf, "rebalance_every": None,
-            "after_liquidation": "close", "margin_mode": "isolated", "spot_liquidation_level": 1.10}
+    opts = {"leverage": 1.0, "spot_leverage": 3.0, "rebalance_at": None, "spot_rebalance_level": None,
+            "rebalance_every": None, "after_liquidation": "close", "liquidation_loss": "fee",
+            "margin_mode": "isolated", "spot_liquidation_level": 1.10}
     if hasattr(strategy, "engine_options"):
         opts.update(strategy.engine_options())
     return opts
@@ -181,11 +181,13 @@ def sweep(
         if o["after_liquidation"] not in AFTER_LIQUIDATION or o["margin_mode"] not in MARGIN_MODES:
             raise ConfigError(f"bad engine options from the strategy: {o}")
         cols.append(param_column(costs, capital=capital, leverage=float(o["leverage"]),
-                                 spot_leverage=float(o["spot_leverage"]), rebalance_at=float(o["rebalance_at"]),
+                                 spot_leverage=float(o["spot_leverage"]), rebalance_at=o["rebalance_at"],
                                  rebalance_every=_bars("rebalance_every", o["rebalance_every"], market),
                                  after_liquidation=o["after_liquidation"],
                                  spot_liquidation_level=float(o["spot_liquidation_level"]),
-                                 margin_mode=o["margin_mode"]))
+                                 margin_mode=o["margin_mode"],
+                                 spot_rebalance_level=o["spot_rebalance_level"],
+                                 liquidation_loss=o["liquidation_loss"]))
     params = np.stack([cols[i] for i in grp_point], axis=1)
     out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
                    tier_tables=[_tiers_for(tiers, s, mmr) for s in market.symbols], mode=mode)
