@@ -271,7 +271,11 @@ class MarketData:
         if isinstance(symbols, str):
             symbols = [symbols]
         pos = [self.symbol_position(s) for s in symbols]
-        arrays = {k: v[:, pos] for k, v in self.arrays.items()}
+        # C-ordered and read-only like the loader's arrays (``v[:, pos]`` comes out Fortran-ordered): numba
+        # types them the same way, so a selection reuses the compiled kernels instead of compiling new ones
+        arrays = {k: np.ascontiguousarray(v[:, pos]) for k, v in self.arrays.items()}
+        for a in arrays.values():
+            a.setflags(write=False)
         names = tuple(self.symbols[p] for p in pos)
         return MarketData(index=self.index, symbols=names, arrays=arrays, timeframe=self.timeframe,
                           events={s: self.events[s] for s in names}, label=self.label, notes=self.notes,
