@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -209,6 +211,8 @@ plt.show()
 # Binance, Bybit, dYdX (hourly), Gate, HTX, KuCoin and MEXC, from `<DATA>/exchanges`. Their `Date` labels are
 # local time: **UTC+3** for every venue except **gate** and **dydx** (UTC) — the zone is passed to the loader,
 # never guessed. Compared on their common window (dYdX's, 2022–2023). Skipped on the demo dataset.
+# The gate file lacks December 2020: DESIGN §8 keeps that month in the span with nothing settled, which lowers
+# gate's whole-file figure; the common window has no such hole.
 
 # %%
 VENUE_TZ = {"gate": "UTC", "dydx": "UTC"}  # every other venue: UTC+3 ("Etc/GMT-3")
