@@ -100,3 +100,17 @@ def test_figures_do_not_depend_on_other_symbols(shared_data):
     w_both = funding_stats(both.slice("2025-06-01", "2026-01-01")).loc["XTZ"]
     w_alone = funding_stats(fa.load_freqtrade(shared_data / "binance", ["XTZ"]).slice("2025-06-01", "2026-01-01"))
     pd.testing.assert_series_equal(w_alone.loc["XTZ"], w_both)
+
+
+def test_datasets_readme_calibration_uses_the_same_figure(shared_data):
+    from pathlib import Path
+
+    from fundarb.data.synthetic import calibration_table
+
+    table = calibration_table(shared_data)
+    xtz = fa.load_freqtrade(shared_data / "binance", ["XTZ"])
+    ours = annualised_funding(symbol_events(xtz, "XTZ"))
+    assert table.loc["mean annualised", "XTZ 2025-05 → 2026-05"] == pytest.approx(ours, rel=1e-12)
+    readme = (Path(__file__).resolve().parents[1] / "datasets" / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| mean annualised"))
+    assert row.split("|")[-2].strip() == f"{ours:.1%}".replace("-", "−")
