@@ -25,12 +25,17 @@ def describe(
     typer.echo(repr(market))
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
+    shown = market.describe()
+    shown["annualised_funding"] = shown["annualised_funding"].map(percent)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 80):
-        typer.echo(market.describe().T.to_string())
+        typer.echo(shown.T.to_string())
     for note in market.warnings:
         typer.echo(f"note: {note}")
 
 
+def percent(v: float, digits: int = 2) -> str:
+    """A fraction printed as percent, the one way every data command labels funding (``-12.39%``)."""
+    return "n/a" if v != v else f"{v:.{digits}%}"
 
 
 @app.command("funding-stats")
@@ -53,10 +58,10 @@ def funding_stats_cmd(
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
     shown = table.copy()
-    for c in ("mean_annualised", "std_annualised", "share_positive", "share_negative", "share_interest_only"):
-        shown[c] = shown[c].map(lambda v: f"{v:.2%}")
+    for c in ("annualised_funding", "std_annualised", "share_positive", "share_negative", "share_interest_only"):
+        shown[c] = shown[c].map(percent)
     for c in ("min", "max"):
-        shown[c] = shown[c].map(lambda v: f"{v:.4%}")
+        shown[c] = shown[c].map(lambda v: percent(v, 4))
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 80):
         typer.echo(shown.T.to_string())
     if csv:

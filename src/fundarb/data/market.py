@@ -271,7 +271,11 @@ class MarketData:
         if isinstance(symbols, str):
             symbols = [symbols]
         pos = [self.symbol_position(s) for s in symbols]
-        arrays = {k: v[:, pos] for k, v in self.arrays.items()}
+        # C-ordered and read-only like the loader's arrays (``v[:, pos]`` comes out Fortran-ordered): numba
+        # types them the same way, so a selection reuses the compiled kernels instead of compiling new ones
+        arrays = {k: np.ascontiguousarray(v[:, pos]) for k, v in self.arrays.items()}
+        for a in arrays.values():
+            a.setflags(write=False)
         names = tuple(self.symbols[p] for p in pos)
         return MarketData(index=self.index, symbols=names, arrays=arrays, timeframe=self.timeframe,
                           events={s: self.events[s] for s in names}, label=self.label, notes=self.notes,
@@ -333,11 +337,18 @@ class MarketData:
         return out
 
     def describe(self) -> pd.DataFrame:
-        """Coverage, gaps and funding intervals per symbol, one row each."""
+        """Coverage, gaps and funding intervals per symbol, one row each.
+
+        ``funding_events`` and ``annualised_funding`` (a fraction) follow DESIGN §8 through
+        :func:`fundarb.data.funding.funding_summary`, on the symbol's own events inside its active span;
+        ``mean_per_event`` gives the mean rate per event in percent with its interval.
+        """
+        from fundarb.data.funding import funding_summary, symbol_events
+
         rows = []
         for s in self.symbols:
             c = self.coverage[s]
-            ev = self.events[s]
+            fs = funding_summary(symbol_events(self, s))
             intervals = " → ".join(
                 f"{seg.hours:g}h" + ("" if k == 0 else f" (from {seg.first:%Y-%m-%d %H:%M})")
                 for k, seg in enumerate(c.intervals)
@@ -350,21 +361,15 @@ class MarketData:
                 "spot_gap_bars": sum(g[2] for g in c.gaps["spot"]),
                 "perp_gap_bars": sum(g[2] for g in c.gaps["perp"]),
                 "mark_gap_bars": sum(g[2] for g in c.gaps["mark"]),
-                "funding_events": len(ev),
+                "funding_events": fs.events,
                 "missing_events": len(c.missing_events),
                 "mark_fallback_bars": c.mark_fallback_bars,
                 "intervals": intervals,
-                "mean_funding_apr_on_notional": _annualised_mean(ev),
+                "annualised_funding": fs.annualised,
+                "mean_per_event": fs.per_event,
                 "synthetic": self.synthetic,
             })
         return pd.DataFrame(rows).set_index("symbol")
-
-
-def _annualised_mean(ev: pd.Series) -> float:
-    if len(ev) < 2:
-        return float("nan")
-    years = (ev.index[-1] - ev.index[0]) / pd.Timedelta(days=365)
-    return float(ev.sum() / years) if years > 0 else float("nan")
 
 
 def _base(symbol: str) -> str:

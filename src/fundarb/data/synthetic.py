@@ -54,6 +54,7 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.frames import SymbolFrames
+from fundarb.data.funding import annualised_funding
 from fundarb.data.market import MarketData
 
 __all__ = [
@@ -277,9 +278,11 @@ def demo_market(*, seed: int = 7, start: str = "2023-01-01", days: int = 730) ->
 def funding_stats(ev: pd.Series) -> dict[str, float]:
     """Summary statistics of one symbol's settled funding events (any interval, even changing).
 
-    Rates are first summed into 8h buckets (00:00, 08:00, 16:00 UTC), so 1h and 4h events count like 8h ones;
-    ``mean/std annualised`` are those buckets × 1,095. ``share at interest`` counts events settled at exactly the
-    interest rate of their interval (0.0001 per 8h, 0.00005 per 4h, 0.0000125 per 1h).
+    ``mean annualised`` is DESIGN §8's annualised funding (:func:`fundarb.data.funding.annualised_funding`:
+    Σ rates ÷ span in years). For the std and autocorrelation, rates are first summed into 8h buckets
+    (00:00, 08:00, 16:00 UTC), so 1h and 4h events count like 8h ones; ``std annualised`` is those buckets
+    × 1,095. ``share at interest`` counts events settled at exactly the interest rate of their interval
+    (0.0001 per 8h, 0.00005 per 4h, 0.0000125 per 1h).
     """
     ev = ev.sort_index()
     t = pd.DatetimeIndex(ev.index)
@@ -292,7 +295,7 @@ def funding_stats(ev: pd.Series) -> dict[str, float]:
     runs = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
     return {
         "events": float(len(ev)),
-        "mean annualised": float(b8.mean() * 1095),
+        "mean annualised": annualised_funding(ev),
         "std annualised": float(b8.std() * 1095),
         "share at interest": float(interest.mean()),
         "share positive": float((ev > 0).mean()),

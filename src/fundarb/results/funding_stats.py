@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from fundarb.data.market import MarketData
+from fundarb.data.funding import funding_summary, symbol_events
+from fundarb.data.market import MarketData, funding_intervals
 
 __all__ = ["INTEREST_RATE_8H", "funding_stats", "streaks"]
 
@@ -33,37 +34,40 @@ def streaks(rates: pd.Series) -> dict[str, object]:
 
 
 def funding_stats(market: MarketData) -> pd.DataFrame:
-    """One row per symbol: events, intervals and their changes, annualised mean and std, shares, extremes, streaks.
+    """One row per symbol: events, intervals and their changes, annualised funding, shares, extremes, streaks.
 
-    Annualisation uses the events actually settled: mean per event × events per year implied by the interval
-    in force at each event (1,095 for 8h, 2,190 for 4h, 8,760 for 1h), so a symbol whose interval changes is
-    annualised correctly; ``std_annualised`` is the std of the events annualised the same way (ddof=1).
+    ``events`` and ``annualised_funding`` (a fraction) are DESIGN §8's, from
+    :func:`fundarb.data.funding.funding_summary` on the symbol's own events inside its active span — the same
+    figures ``describe`` shows, whichever other symbols are loaded. ``mean_per_event`` is the mean rate per event
+    in percent with its interval (one per interval segment). ``std_annualised`` is the std (ddof=1) of the events
+    each scaled by the events per year of its interval (1,095 for 8h, 8,760 for 1h).
     ``share_interest_only`` is the share of events at exactly the interest rate for their interval (0.01%/8h).
     """
     rows = []
     for s in market.symbols:
-        ev = market.events[s]
-        ev = ev[(ev.index >= market.index[0]) & (ev.index < market.index[-1] + market.timeframe)]
-        segs = market.coverage[s].intervals
-        hours = pd.Series(np.nan, index=ev.index)
-        for seg in segs:
-            hours[(hours.index >= seg.first) & (hours.index <= seg.last)] = seg.hours
-        hours = hours.bfill().ffill()
+        ev = symbol_events(market, s)
+        fs = funding_summary(ev)
+        hours = np.repeat([g.hours for g in fs.segments], [g.events for g in fs.segments])
+        if len(hours) and not np.isfinite(hours).all():
+            hours = np.full(len(hours), 8.0)  # a single event: its interval is unknown
         per_year = 8760.0 / hours
         interest = INTEREST_RATE_8H * hours / 8.0
+        vals = ev.to_numpy()
         row: dict[str, object] = {
             "symbol": s,
-            "events": len(ev),
-            "first": ev.index[0] if len(ev) else pd.NaT,
-            "last": ev.index[-1] if len(ev) else pd.NaT,
+            "events": fs.events,
+            "first": fs.first,
+            "last": fs.last,
             "intervals": " → ".join(
-                f"{g.hours:g}h" + ("" if i == 0 else f" (from {g.first:%Y-%m-%d %H:%M})") for i, g in enumerate(segs)),
-            "missing_events": len(market.coverage[s].missing_events),
-            "mean_annualised": float((ev * per_year).mean()) if len(ev) else np.nan,
-            "std_annualised": float((ev * per_year).std()) if len(ev) > 1 else np.nan,
-            "share_positive": float((ev > 0).mean()) if len(ev) else np.nan,
-            "share_negative": float((ev < 0).mean()) if len(ev) else np.nan,
-            "share_interest_only": float(np.isclose(ev, interest, rtol=0, atol=1e-12).mean()) if len(ev) else np.nan,
+                f"{g.hours:g}h" + ("" if i == 0 else f" (from {g.first:%Y-%m-%d %H:%M})")
+                for i, g in enumerate(fs.segments)),
+            "missing_events": len(funding_intervals(ev.index)[1]) if len(ev) else 0,
+            "annualised_funding": fs.annualised,
+            "mean_per_event": fs.per_event,
+            "std_annualised": float(np.std(vals * per_year, ddof=1)) if len(ev) > 1 else np.nan,
+            "share_positive": float((vals > 0).mean()) if len(ev) else np.nan,
+            "share_negative": float((vals < 0).mean()) if len(ev) else np.nan,
+            "share_interest_only": float(np.isclose(vals, interest, rtol=0, atol=1e-12).mean()) if len(ev) else np.nan,
             "min": float(ev.min()) if len(ev) else np.nan,
             "min_at": ev.idxmin() if len(ev) else pd.NaT,
             "max": float(ev.max()) if len(ev) else np.nan,
