@@ -18,7 +18,7 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
-from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES
+from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES, Costs
 from fundarb.errors import ConfigError, did_you_mean
 from fundarb.signals.filters import annualised_on_notional, trailing_funding
 from fundarb.signals.nb import carry_states_nb
@@ -187,8 +187,11 @@ class FundingCarry:
                               self.direction in ("reverse", "auto"), float(self.entry), float(self.exit), min_bars)
         return pd.DataFrame(out, index=market.index, columns=pd.Index(market.symbols, name="symbol"))
 
-    def targets(self, market: MarketData) -> pd.DataFrame:
+    def targets(self, market: MarketData, costs: Costs | None = None) -> pd.DataFrame:
         """Directions to hold after each bar's open (+1 carry, −1 reverse, 0 flat), int8, bars × symbols.
+
+        ``costs`` is part of the strategy contract (:class:`fundarb.signals.protocol.Strategy`); the carry's
+        decisions do not depend on it.
 
         Row t is the decision of bar t−1's close (row 0 is flat): the engine executes it at bar t's open having
         seen rows ≤ t−1 only (DESIGN §2).
