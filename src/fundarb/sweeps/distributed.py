@@ -39,8 +39,12 @@ def progress_enabled(progress: bool | None, n_chunks: int) -> bool:
         return False
 
 
-def connect(scheduler: Any, *, timeout: float = CONNECT_TIMEOUT) -> tuple[Any, bool]:
-    """A ``dask.distributed.Client`` for ``scheduler`` (an address or a Client); the flag says we opened it."""
+def connect(scheduler: Any, *, timeout: float | None = None) -> tuple[Any, bool]:
+    """A ``dask.distributed.Client`` for ``scheduler`` (an address or a Client); the flag says we opened it.
+
+    An address that does not answer within ``timeout`` seconds (default :data:`CONNECT_TIMEOUT`) is a ConfigError.
+    """
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
     if not isinstance(scheduler, str):
         if type(scheduler).__name__ != "Client" or not hasattr(scheduler, "submit"):
             raise ConfigError(f"scheduler must be an address like 'tcp://host:8786' or a dask.distributed.Client, "
@@ -92,14 +96,11 @@ def map_chunks(
             return out
         client, owned = connect(scheduler)
         try:
-            from distributed import as_completed
-
             data = client.scatter(market, broadcast=True)
             futures = [client.submit(run, data, chunk, opts, pure=False) for chunk in chunks]
-            index = {f.key: i for i, f in enumerate(futures)}
-            results: list[Any] = [None] * len(futures)
-            for fut in as_completed(futures):
-                results[index[fut.key]] = fut.result()
+            results: list[Any] = []
+            for fut in futures:  # in grid order; the workers run ahead
+                results.append(fut.result())
                 if bar is not None:
                     bar.update(1)
             return results
