@@ -256,3 +256,39 @@ if given is not None:
         for _, row in sw.table.iterrows():
             strat = dataclass_replace(base, window=row["window"], entry=row["entry"])
             _assert_row(row, _book(fa.run_strategy(m, strat, costs=costs)))
+
+
+@pytest.mark.parametrize(("grid_file", "toml"), [("carry_window_entry.toml", "binance_bot.toml"),
+                                                  ("carry_leverage.toml", "carry_7d.toml"),
+                                                  ("rotation.toml", "top3_rotation.toml")])
+def test_example_grid_files(grid_file, toml, tmp_path):
+    from fundarb.cli import main
+    from fundarb.sweeps.spec import grid_from_args
+
+    root = Path(__file__).resolve().parents[1]
+    path = str(root / "strategies" / "grids" / grid_file)
+    grid = grid_from_args([], path)
+    strategy = fa.load_strategy(root / "strategies" / toml).strategy
+    fields = set(strategy.field_names())
+    assert set(grid) <= fields and all(len(v) >= 2 for v in grid.values())
+    csv = tmp_path / "s.csv"
+    assert main(["sweep", str(root / "strategies" / toml), "--grid-file", path, "--start", "2024-10-01",
+                 "--csv", str(csv)]) == 0
+    assert len(pd.read_csv(csv)) == np.prod([len(v) for v in grid.values()]) - len(
+        fa.sweep(fa.demo_market().slice("2024-10-01"), strategy, grid).skipped)
+    with pytest.raises(ConfigError, match=r"in .* and in --grid"):
+        grid_from_args([f"{next(iter(grid))}=1"], path)
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(capsys, monkeypatch):
+    from fundarb.sweeps.distributed import progress_enabled
+
+    m = random_market(np.random.default_rng(9), 120, symbols=2)
+    sweep(m, fa.FundingCarry(), {"entry": [0.05, 0.1, 0.2]}, chunk_size=1, progress=True)
+    err = capsys.readouterr().err
+    assert "sweep: 100%" in err and "3/3" in err
+    sweep(m, fa.FundingCarry(), {"entry": [0.05, 0.1, 0.2]}, chunk_size=1)  # not a terminal here
+    assert capsys.readouterr().err == ""
+    assert not progress_enabled(True, 1)  # one chunk: no bar
+    monkeypatch.setenv("CI", "true")
+    assert not progress_enabled(None, 5)
