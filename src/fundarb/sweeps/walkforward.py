@@ -214,6 +214,12 @@ def walk_forward(
         raise ConfigError(f"train={train!r} is shorter than the grid's longest filter window ({longest}); "
                           "the filter would have no value in the train window")
     starts = range(0, n - n_train - n_test + 1, n_test)
+    owned = None
+    if isinstance(scheduler, str):  # one connection for every fold's sweep
+        from fundarb.sweeps.distributed import connect
+
+        scheduler, opened = connect(scheduler)
+        owned = scheduler if opened else None
     idx = market.index
     rows: list[dict[str, Any]] = []
     curves: list[pd.Series] = []
@@ -272,6 +278,8 @@ def walk_forward(
     finally:
         if bar is not None:
             bar.close()
+        if owned is not None:
+            owned.close()
     folds = pd.DataFrame(rows)
     equity = pd.concat(curves)
     equity.name = "equity"
