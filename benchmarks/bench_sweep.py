@@ -49,7 +49,7 @@ def main() -> None:
     t0 = time.perf_counter()
     res = fa.sweep(market, base, grid)
     swept = time.perf_counter() - t0
-    accounts = len(res.table)
+    accounts = len(res.per_symbol)
     print(f"data: BTC+ETH 1h, {len(market)} bars; grid: {points} points × 2 symbols = {accounts} accounts "
           f"({len(res.skipped)} points skipped as invalid)")
     print(f"one backtest per point (baseline, from {len(pick)} timed): {one_by_one:8.1f} s   1.0x")

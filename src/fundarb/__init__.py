@@ -6,7 +6,7 @@ The public API is small and imported lazily, so ``import fundarb`` (and the CLI)
   :func:`load_store`, :func:`demo_market`, :class:`MarketData`;
 - engine: :func:`backtest`, :class:`Costs`, :func:`liquidation_price`; results: :class:`Result`;
 - strategies: :class:`FundingCarry`, :class:`TopNRotation`, :func:`load_strategy`, :func:`run_strategy`,
-  :func:`sweep`;
+  :func:`sweep`, :func:`walk_forward`;
 - errors: :class:`DataError`, :class:`ConfigError`, :class:`DataWarning`.
 """
 
@@ -39,6 +39,7 @@ _LAZY = {
     "load_strategy": "fundarb.signals.toml",
     "run_strategy": "fundarb.signals.run",
     "sweep": "fundarb.sweeps.grid",
+    "walk_forward": "fundarb.sweeps.walkforward",
 }
 
 __all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "__version__", "calc", *_LAZY]

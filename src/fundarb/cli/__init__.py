@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from fundarb.cli import backtest, calc, data, fetch, sweep  # noqa: F401  (registers the commands)
+from fundarb.cli import backtest, calc, data, fetch, sweep, walkforward  # noqa: F401  (registers the commands)
 from fundarb.cli.app import app
 from fundarb.errors import FundarbError
 

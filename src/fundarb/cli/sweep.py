@@ -1,4 +1,4 @@
-"""``fundarb sweep``: a parameter grid in one run, ranked."""
+"""``fundarb sweep``: a parameter grid in one run, grid points ranked by their book."""
 
 from __future__ import annotations
 
@@ -8,68 +8,84 @@ import typer
 
 from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
 
-
-def _grid_values(text: str) -> list[object]:
-    out: list[object] = []
-    for item in text.split(","):
-        item = item.strip()
-        try:
-            out.append(float(item) if item.lower() != "inf" else float("inf"))
-        except ValueError:
-            out.append(item)
-    return out
+GridOpt = Annotated[list[str] | None, typer.Option(
+    "--grid", help="FIELD=v1,v2,… (repeat for each field swept; 1 is an int, 1.5 a float, 3d a duration, inf).")]
+GridFileOpt = Annotated[str | None, typer.Option(
+    "--grid-file", help="A TOML file of FIELD = [values] under [grid] (see strategies/grids/).")]
+SchedulerOpt = Annotated[str | None, typer.Option(
+    "--scheduler", help="Run the grid's chunks on a Dask cluster: tcp://host:8786 (default: this process).")]
 
 
 @app.command()
 def sweep(
     strategy: Annotated[str, typer.Argument(help="A strategy TOML file: the base the grid varies.")],
-    grid: Annotated[list[str], typer.Option("--grid", help="FIELD=v1,v2,… (repeat for each field swept).")],
+    grid: GridOpt = None,
+    grid_file: GridFileOpt = None,
     dataset: DatasetOpt = None,
     data: DataOpt = None,
     fmt: FormatOpt = "freqtrade",
     symbols: SymbolsOpt = None,
     start: StartOpt = None,
     end: EndOpt = None,
-    metric: Annotated[str, typer.Option("--metric", help="Statistic to rank and draw.")] = "sharpe",
+    metric: Annotated[str, typer.Option("--metric", help="Book statistic to rank and draw.")] = "sharpe",
     top: Annotated[int, typer.Option("--top", help="Rows of the best grid points to print.")] = 10,
-    csv: Annotated[str | None, typer.Option("--csv", help="Write every grid point's statistics here.")] = None,
+    per_symbol: Annotated[bool, typer.Option("--per-symbol", help="Rank every account (grid point × symbol).")]
+    = False,
+    csv: Annotated[str | None, typer.Option("--csv", help="Write every grid point's book statistics here.")] = None,
     heatmap: Annotated[str | None, typer.Option("--heatmap", help="Save a heatmap of --metric (needs --x, --y).")]
     = None,
     x: Annotated[str | None, typer.Option("--x", help="Grid field on the heatmap's x axis.")] = None,
     y: Annotated[str | None, typer.Option("--y", help="Grid field on the heatmap's y axis.")] = None,
+    agg: Annotated[str, typer.Option("--agg", help="How the heatmap aggregates other swept fields: max|mean|…")]
+    = "max",
+    scheduler: SchedulerOpt = None,
 ) -> None:
-    """Backtest every point of a parameter grid in one run and rank the points (default: the demo dataset)."""
+    """Backtest every point of a parameter grid and rank the points by their book (default: the demo dataset)."""
     import pandas as pd
 
     from fundarb.errors import ConfigError
     from fundarb.signals.toml import load_strategy
+    from fundarb.sweeps.grid import AGGS
     from fundarb.sweeps.grid import sweep as run_sweep
+    from fundarb.sweeps.spec import grid_from_args
 
-    spec = load_strategy(strategy)
-    fields: dict[str, list[object]] = {}
-    for g in grid:
-        key, sep, vals = g.partition("=")
-        if not sep or not vals:
-            raise ConfigError(f"--grid takes FIELD=v1,v2,…, got {g!r}")
-        fields[key.strip()] = _grid_values(vals)
-    market = open_market(dataset, data, fmt, symbols, start, end)
-    res = run_sweep(market, spec.strategy, fields, costs=spec.costs, capital=spec.capital or 10_000.0)
-    if market.synthetic:
-        typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
-    typer.echo(f"{len(res.table)} accounts ({len(res.skipped)} grid points skipped as invalid) on {market!r}")
-    cols = [*fields, *(["symbol"] if "symbol" in res.table.columns else []), metric, "cagr", "max_drawdown",
-            "n_trades", "n_liquidations"]
-    cols = list(dict.fromkeys(c for c in cols if c in res.table.columns))
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        typer.echo(res.best(metric, top)[cols].to_string(index=False))
-    if csv:
-        res.table.to_csv(csv, index=False)
-        typer.echo(f"wrote {csv}")
+    if top < 1:
+        raise ConfigError(f"--top must be ≥ 1, got {top}")
+    fields = grid_from_args(grid, grid_file)
     if heatmap:
         if not (x and y):
             raise ConfigError("--heatmap needs --x FIELD and --y FIELD (two of the swept fields)")
+        if x == y:
+            raise ConfigError(f"--x and --y are both {x!r}; give two different swept fields")
+        for name in (x, y):
+            if name not in fields:
+                raise ConfigError(f"--x/--y {name!r} is not a swept field; swept: {', '.join(fields)}")
+        if agg not in AGGS:
+            raise ConfigError(f"--agg must be one of {', '.join(AGGS)}, got {agg!r}")
+    spec = load_strategy(strategy)
+    market = open_market(dataset, data, fmt, symbols, start, end)
+    res = run_sweep(market, spec.strategy, fields, costs=spec.costs, capital=spec.capital or 10_000.0,
+                    scheduler=scheduler)
+    res.best(metric, 1)  # an unknown metric is an error before anything is printed or written
+    if market.synthetic:
+        typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
+    what = "accounts (grid point × symbol)" if per_symbol else "grid points, each scored by its book (all symbols)"
+    typer.echo(f"{len(res.table)} grid points ({len(res.skipped)} skipped as invalid) on {market!r}; "
+               f"ranked: {what}")
+    cols = [*fields, *(["symbol"] if per_symbol else []), metric, "final_equity", "cagr", "max_drawdown",
+            "n_trades", "n_liquidations"]
+    table = res.best(metric, top, per_symbol=per_symbol)
+    cols = list(dict.fromkeys(c for c in cols if c in table.columns))
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        typer.echo(table[cols].to_string(index=False))
+    if csv:
+        (res.per_symbol if per_symbol else res.table).to_csv(csv, index=False)
+        typer.echo(f"wrote {csv}")
+    if heatmap:
         from fundarb.results.plots import figure_heatmap, save_figure
 
-        save_figure(figure_heatmap(res.heatmap(x, y, metric), metric=metric,
-                                   title=f"{metric} — {spec.strategy.name or strategy}"), heatmap)
+        assert x is not None and y is not None
+        pivot = res.heatmap(x, y, metric, agg=agg)
+        save_figure(figure_heatmap(pivot, metric=pivot.attrs["label"],
+                                   title=f"{spec.strategy.name or strategy}: {pivot.attrs['title']}"), heatmap)
         typer.echo(f"wrote {heatmap}")

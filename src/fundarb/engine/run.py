@@ -6,6 +6,7 @@ columns without copies, a Cartesian grid when several values are given) and wrap
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import os
@@ -30,7 +31,7 @@ from fundarb.engine.config import (
 from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
 from fundarb.errors import ConfigError, did_you_mean
 
-__all__ = ["backtest", "targets_from_positions"]
+__all__ = ["backtest", "period_bars", "strategy_frames", "targets_from_positions", "tier_table", "weights_frame"]
 
 MODES = ("detail", "sweep")
 
@@ -65,7 +66,7 @@ def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
             raise ConfigError(f"positions have no column for {missing}{did_you_mean(missing[0], positions.columns)}")
         frame = positions.reindex(index=idx)[cols]
     else:
-        raise ConfigError("strategy must be a position int/Series/DataFrame or an object with .targets(market)")
+        raise ConfigError("strategy must be a position int/Series/DataFrame or an object with .targets(market, costs)")
     vals = frame.to_numpy(dtype=np.float64)
     vals = np.where(np.isnan(vals), 0.0, vals)
     bad = ~np.isin(vals, (-1.0, 0.0, 1.0))
@@ -157,6 +158,45 @@ def _weights_frame(market: MarketData, weights: Any) -> pd.DataFrame:
         i = int(np.flatnonzero((vals < 0).any(axis=1) | (vals.sum(axis=1) > 1 + 1e-9))[0])
         raise ConfigError(f"weights must be ≥ 0 and sum to at most 1 per bar; at {idx[i]} they are {vals[i].tolist()}")
     return pd.DataFrame(vals, index=idx, columns=cols)
+
+
+def period_bars(name: str, v: Any, market: MarketData) -> float:
+    """A period given as bars (int) or a duration string (``"7d"``) → number of bars on ``market`` (0: off)."""
+    return _bars(name, v, market)
+
+
+def tier_table(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
+    """The leverage-tier table :func:`backtest` uses for ``symbol`` given its ``tiers`` and ``mmr`` arguments."""
+    return _tiers_for(tiers, symbol, mmr)
+
+
+def weights_frame(market: MarketData, weights: Any) -> pd.DataFrame:
+    """Portfolio weights (``"equal"``, a Series by symbol or a DataFrame) checked and aligned to ``market``."""
+    return _weights_frame(market, weights)
+
+
+def _call_with_costs(method: Any, market: MarketData, costs: Costs) -> Any:
+    """``method(market, costs)`` — or ``method(market)`` for a strategy whose decisions ignore costs."""
+    try:
+        sig = inspect.signature(method)
+    except (TypeError, ValueError):
+        return method(market, costs)
+    positional = [p for p in sig.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)]
+    if len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in positional):
+        return method(market, costs)
+    return method(market)
+
+
+def strategy_frames(market: MarketData, strategy: Any, costs: Costs) -> tuple[pd.DataFrame, Any]:
+    """The targets (int8 frame) and weights (or None) of a strategy object, called with the simulated ``costs``.
+
+    The strategy contract is :class:`fundarb.signals.protocol.Strategy`: ``targets(market, costs)`` and, for a
+    portfolio, ``weights(market, costs)``.
+    """
+    tgt = targets_from_positions(market, _call_with_costs(strategy.targets, market, costs))
+    w = strategy.weights if hasattr(strategy, "weights") and callable(strategy.weights) else None
+    return tgt, (_call_with_costs(w, market, costs) if w is not None else None)
 
 
 def clean_targets(market: MarketData, target: np.ndarray) -> np.ndarray:
@@ -301,8 +341,9 @@ def backtest(
     strategy
         Directions to hold after each bar's open (+1 carry, −1 reverse carry, 0 flat): an int, a Series or
         DataFrame of positions (executed at that bar's open as given), or a strategy object whose
-        ``targets(market)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only (and, for a
-        portfolio strategy, ``weights(market)``).
+        ``targets(market, costs)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only (and,
+        for a portfolio strategy, ``weights(market, costs)``), called with ``costs`` below
+        (:class:`fundarb.signals.protocol.Strategy`).
     costs
         Fees, spread, slippage, borrow and liquidation fee (default :meth:`Costs.taker`).
     capital, leverage, spot_leverage, rebalance_at
@@ -334,7 +375,7 @@ def backtest(
     weights
         Run the symbols as ONE portfolio (one capital) with these weights: ``"equal"``, a Series by symbol, or
         a DataFrame (bars × symbols, executed at that bar's open). Default: each symbol is its own account
-        with the full capital, unless the strategy has ``weights(market)`` or margin is cross.
+        with the full capital, unless the strategy has ``weights(market, costs)`` or margin is cross.
     mode
         ``"detail"`` (series, trade log) or ``"sweep"`` (totals and statistics only, memory O(columns)).
 
@@ -358,9 +399,9 @@ def backtest(
     spot_rebalance_level = check_spot_rebalance_level(spot_rebalance_level, spot_liquidation_level)
 
     if hasattr(strategy, "targets") and callable(strategy.targets):
-        tgt_frame = targets_from_positions(market, strategy.targets(market))
-        if weights is None and hasattr(strategy, "weights") and callable(strategy.weights):
-            weights = strategy.weights(market)
+        tgt_frame, own_weights = strategy_frames(market, strategy, costs)
+        if weights is None:
+            weights = own_weights
     else:
         tgt_frame = targets_from_positions(market, strategy)
     if weights is None and margin_mode == "cross":

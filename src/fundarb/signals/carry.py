@@ -22,6 +22,7 @@ from fundarb.engine.config import (
     AFTER_LIQUIDATION,
     LIQUIDATION_LOSS,
     MARGIN_MODES,
+    Costs,
     check_rebalance_at,
     check_spot_rebalance_level,
 )
@@ -203,8 +204,11 @@ class FundingCarry:
                               self.direction in ("reverse", "auto"), float(self.entry), float(self.exit), min_bars)
         return pd.DataFrame(out, index=market.index, columns=pd.Index(market.symbols, name="symbol"))
 
-    def targets(self, market: MarketData) -> pd.DataFrame:
+    def targets(self, market: MarketData, costs: Costs | None = None) -> pd.DataFrame:
         """Directions to hold after each bar's open (+1 carry, −1 reverse, 0 flat), int8, bars × symbols.
+
+        ``costs`` is part of the strategy contract (:class:`fundarb.signals.protocol.Strategy`); the carry's
+        decisions do not depend on it.
 
         Row t is the decision of bar t−1's close (row 0 is flat): the engine executes it at bar t's open having
         seen rows ≤ t−1 only (DESIGN §2).

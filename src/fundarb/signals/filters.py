@@ -21,6 +21,7 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
 from fundarb.errors import ConfigError
+from fundarb.signals.nb import window_sums_nb
 
 __all__ = [
     "annualised_on_notional",
@@ -29,6 +30,7 @@ __all__ = [
     "trailing_funding",
     "window_bars",
     "window_days",
+    "window_sums",
 ]
 
 
@@ -50,6 +52,28 @@ def window_bars(market: MarketData, window: str | pd.Timedelta) -> int:
     if k < 1:
         raise ConfigError(f"window {window!r} is shorter than one bar ({market.timeframe}); use at least one bar")
     return k
+
+
+_SCALE = 1e12  # funding rates are quoted with at most 8–10 decimals
+
+
+def window_sums(x: np.ndarray, k: int) -> np.ndarray:
+    """Trailing sums over ``k`` rows that depend only on the values inside each window (no drift).
+
+    A running sum (pandas' ``rolling().sum()``) carries round-off from rows that left the window, so equal
+    windows can differ in the last digit (``0.10950000000000004``) depending on where the data starts, and
+    ranking ties between symbols at the funding floor would be broken by noise. Here, when every value is a
+    whole number of ``1e-12`` (true of quoted funding rates), the sums are exact integer sums of the scaled values,
+    divided once: the double nearest the exact decimal sum. Otherwise each window is re-summed on its own
+    (compensated). Rows ``t < k−1`` hold partial sums (the caller masks them).
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    q = np.rint(x * _SCALE)
+    if len(x) and np.abs(q).max(initial=0.0) * len(x) < 2.0**53 and np.array_equal(q / _SCALE, x):
+        c = np.cumsum(q.astype(np.int64), axis=0)
+        c[k:] -= c[:-k].copy()
+        return c / _SCALE
+    return window_sums_nb(x, k)
 
 
 def trailing_funding(market: MarketData, window: str | pd.Timedelta = "3d") -> pd.DataFrame:
@@ -85,10 +109,7 @@ def trailing_funding(market: MarketData, window: str | pd.Timedelta = "3d") -> p
         frame.attrs["name"] = f"trailing_funding_{window}"
         return frame
     rates = market["funding_rate"]
-    filled = rates.fillna(0.0)
-    # pandas' rolling sum is compensated and exact over runs of equal values (a window of zeros sums to 0.0,
-    # so the sign tests of the state machines never see round-off noise)
-    out = filled.rolling(k, min_periods=k).sum().to_numpy(copy=True)
+    out = window_sums(rates.fillna(0.0).to_numpy(dtype=np.float64), k)
     active = market.active()
     first = np.array([market.coverage[s].first_bar for s in market.symbols])
     rows = np.arange(len(market.index))[:, None]

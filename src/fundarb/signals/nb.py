@@ -9,10 +9,35 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["carry_states_nb", "rotation_states_nb"]
+__all__ = ["carry_states_nb", "rotation_states_nb", "window_sums_nb"]
 
 WEIGHT_EQUAL = 0
 WEIGHT_FUNDING = 1
+
+
+@njit(cache=True)
+def window_sums_nb(x: np.ndarray, k: int) -> np.ndarray:
+    """Sum of rows ``t−k+1 … t`` of each column, recomputed from the window alone (compensated, Neumaier).
+
+    Each value depends only on the ``k`` values in its window, in order, never on the rows before it, so two
+    windows holding the same values give the same sum whatever the history. Rows ``t < k−1`` sum what exists.
+    """
+    n, m = x.shape
+    out = np.zeros((n, m))
+    for j in range(m):
+        for t in range(n):
+            s = 0.0
+            c = 0.0
+            for i in range(max(0, t - k + 1), t + 1):
+                v = x[i, j]
+                u = s + v
+                if abs(s) >= abs(v):
+                    c += (s - u) + v
+                else:
+                    c += (v - u) + s
+                s = u
+            out[t, j] = s + c
+    return out
 
 
 @njit(cache=True)

@@ -10,6 +10,12 @@ strategy would trade it (its *score*); then, in order:
    (closing one pair and opening another: a round trip of fees, spread and slippage on both legs, per unit of
    notional — ``2·(spot_fee + perp_fee) + 4·(half_spread_bps + slippage_bps)·1e-4``).
 
+Ties. Scores are exact functions of the window's funding rates (:func:`fundarb.signals.filters.window_sums`: no
+round-off carried from earlier rows), so symbols at the same funding (e.g. all at the 0.01 %/8h floor) tie exactly,
+whatever the start of the data. A tie is broken by the market's symbol order: among equal candidates the first
+symbol joins; among equally weak holdings the first is the one challenged; a challenger equal to the weakest
+holding never replaces it (the gain must be positive).
+
 Weights (fractions of the account's equity) are recomputed only when the set of holdings or a direction changes,
 so an unchanged book is never resized (a resize trades and pays costs). ``"equal"`` splits the capital equally
 among the holdings, ``"funding"`` in proportion to their scores at that moment; either way no symbol gets more than

@@ -59,13 +59,9 @@ def run_strategy(
     capital = DEFAULT_CAPITAL if capital is None else capital
     if not isinstance(costs, Costs):
         raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
-    if isinstance(strategy, TopNRotation):
-        # the portfolio kernel (docs/engine.md, "Accounts") runs the book as one account; the switching rule
-        # uses the same costs as the simulation
-        targets, weights = strategy.targets(market, costs), strategy.weights(market, costs)
-        return backtest(market, targets, weights=weights, costs=costs, capital=capital, mode=mode,
-                        **strategy.engine_options())
-    if isinstance(strategy, FundingCarry):
+    if isinstance(strategy, TopNRotation | FundingCarry):
+        # the strategy is called with the costs the simulation charges (signals.protocol); a TopNRotation runs
+        # as one portfolio account (docs/engine.md, "Accounts")
         return backtest(market, strategy, costs=costs, capital=capital, mode=mode, **strategy.engine_options())
     raise ConfigError(f"run_strategy needs a FundingCarry, a TopNRotation, a StrategySpec or a strategy file; "
                       f"got {type(strategy).__name__}")

@@ -1,16 +1,19 @@
-"""Parameter sweeps: every combination of a grid of strategy fields, simulated in one kernel call.
+"""Parameter sweeps: every combination of a grid of strategy fields, scored by its book.
 
-A strategy is a frozen dataclass with ``targets(market)`` (and optionally ``weights(market)`` and
-``engine_options()``); :func:`sweep` builds one strategy per grid point with :func:`dataclasses.replace`
-(so every value is validated as usual), computes each point's directions, shares identical ones, and runs all
-accounts — grid point × symbol, or grid point for a portfolio strategy — in parallel in sweep mode (memory
-O(accounts)) or detail mode.
+A grid point is a strategy configuration (:func:`dataclasses.replace` of the base strategy, so every value is
+validated as usual). Each point is run exactly as :func:`fundarb.run_strategy` runs it — the strategy called with
+the simulated costs (:class:`fundarb.signals.protocol.Strategy`), its engine options, independent accounts per
+symbol or one portfolio account (a ``weights`` strategy, or ``margin_mode = "cross"``) — and scored by its *book*:
+the independent accounts combined (equity summed, as ``fundarb backtest`` reports it) or the one account. Points
+are run in chunks, many accounts per kernel call, locally or on a Dask cluster (:mod:`fundarb.sweeps.distributed`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,21 +22,26 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.market import MarketData
-from fundarb.engine.config import AFTER_LIQUIDATION, MARGIN_MODES, Costs
+from fundarb.engine import nb as k
+from fundarb.engine.config import Costs
 from fundarb.engine.run import (
-    _bars,
-    _tiers_for,
-    _weights_frame,
-    account_layout,
+    backtest,
     clean_targets,
     param_column,
+    period_bars,
     simulate,
-    targets_from_positions,
+    strategy_frames,
+    tier_table,
+    weights_frame,
 )
 from fundarb.errors import ConfigError, did_you_mean
-from fundarb.results.result import Result
+from fundarb.results.result import Result, streaming_totals
+from fundarb.sweeps.spec import normalise_grid
 
-__all__ = ["SweepResult", "sweep"]
+__all__ = ["SweepResult", "expand_grid", "run_points", "sweep"]
+
+AGGS = ("mean", "median", "max", "min")
+MEMORY_BUDGET = 256e6  # bytes of per-bar series a chunk may hold (detail runs of independent accounts)
 
 
 def _label(v: Any) -> Any:
@@ -48,55 +56,270 @@ class SweepResult:
     Attributes
     ----------
     table
-        One row per account: the grid's fields, ``symbol`` (independent accounts) and every statistic of
-        :meth:`Result.stats`.
-    result
-        The underlying :class:`Result` (its accounts in the order of ``table``).
+        One row per grid point: the grid's fields and every statistic of :meth:`Result.stats` of the point's
+        book (all symbols: independent accounts combined, or the one portfolio account). Equal to
+        ``run_strategy(market, point).combined().stats()`` (or ``.stats()`` for one account).
+    per_symbol
+        One row per account: the grid's fields, ``symbol`` (``"portfolio"`` for a one-account point) and the
+        account's statistics.
     grid
-        The grid swept.
+        The grid swept (plain Python values).
     skipped
         Grid points the strategy refused (e.g. ``exit > entry``), with the reason.
+    result
+        With ``mode="detail"``: the :class:`Result` of every account (one kernel run); otherwise None.
     """
 
     table: pd.DataFrame
-    result: Result
+    per_symbol: pd.DataFrame
     grid: Mapping[str, Sequence[Any]]
     skipped: tuple[tuple[dict[str, Any], str], ...] = ()
+    result: Result | None = None
 
-    def heatmap(self, x: str, y: str, metric: str = "sharpe", *, symbol: str | None = None,
-                agg: str = "mean") -> pd.DataFrame:
-        """Pivot ``metric`` over two grid fields (other fields and symbols aggregated with ``agg``)."""
-        for name in (x, y):
+    def _check_metric(self, metric: str) -> None:
+        if metric not in self.table.columns or metric in self.grid:
+            stats = [c for c in self.table.columns if c not in self.grid]
+            raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, stats)}")
+
+    def heatmap(self, x: str, y: str, metric: str = "sharpe", *, agg: str = "max",
+                fixed: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Pivot the book ``metric`` over two grid fields.
+
+        Fields in ``fixed`` are held at the given value; any other swept field is aggregated with ``agg``
+        (``"max"``: the best the other fields reach). ``attrs["title"]`` and ``attrs["label"]`` say what a cell is.
+        """
+        for name in (x, y, *(fixed or {})):
             if name not in self.grid:
                 raise ConfigError(f"{name!r} is not a swept field{did_you_mean(name, self.grid)}; "
                                   f"swept: {', '.join(self.grid)}")
-        if metric not in self.table.columns:
-            raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, self.table.columns)}")
+        if x == y:
+            raise ConfigError(f"the heatmap's x and y are both {x!r}; give two different swept fields")
+        if agg not in AGGS:
+            raise ConfigError(f"agg must be one of {AGGS}, got {agg!r}{did_you_mean(agg, AGGS)}")
+        self._check_metric(metric)
         t = self.table
-        if symbol is not None:
-            if "symbol" not in t.columns or symbol not in set(t["symbol"]):
-                raise ConfigError(f"no symbol {symbol!r} in this sweep")
-            t = t[t["symbol"] == symbol]
-        pivot = t.pivot_table(index=y, columns=x, values=metric, aggfunc=agg)
+        for name, val in (fixed or {}).items():
+            if name in (x, y):
+                raise ConfigError(f"{name!r} is an axis of the heatmap; it cannot also be fixed")
+            t = t[t[name] == _label(val)]
+            if t.empty:
+                raise ConfigError(f"{name}={val!r} is not a value of the grid: {list(self.grid[name])}")
+        pivot = t.pivot_table(index=y, columns=x, values=metric, aggfunc=agg, dropna=False)
         # keep the grid's own order (pivot_table sorts labels: "14d" would come before "3d")
         rows = [v for v in map(_label, self.grid[y]) if v in pivot.index]
         cols = [v for v in map(_label, self.grid[x]) if v in pivot.columns]
-        return pivot.reindex(index=list(dict.fromkeys(rows)), columns=list(dict.fromkeys(cols)))
+        out = pivot.reindex(index=list(dict.fromkeys(rows)), columns=list(dict.fromkeys(cols)))
+        others = [f for f in self.grid if f not in (x, y) and f not in (fixed or {}) and len(self.grid[f]) > 1]
+        how = [f"{n}={v}" for n, v in (fixed or {}).items()]
+        if others:
+            how.append(f"{agg} over {', '.join(others)}")
+        out.attrs["label"] = f"book {metric}" + (f" ({agg} over {', '.join(others)})" if others else "")
+        out.attrs["title"] = f"book {metric} per grid point (all symbols)" + (f"; {'; '.join(how)}" if how else "")
+        return out
 
-    def best(self, metric: str = "sharpe", n: int = 10, *, ascending: bool = False) -> pd.DataFrame:
-        """The ``n`` best accounts by ``metric``."""
-        if metric not in self.table.columns:
-            raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, self.table.columns)}")
-        return self.table.sort_values(metric, ascending=ascending).head(n)
+    def best(self, metric: str = "sharpe", n: int = 10, *, ascending: bool = False,
+             per_symbol: bool = False) -> pd.DataFrame:
+        """The ``n`` best grid points by their book ``metric`` (``per_symbol=True``: the best accounts)."""
+        self._check_metric(metric)
+        t = self.per_symbol if per_symbol else self.table
+        return t.sort_values(metric, ascending=ascending, kind="stable").head(n)
 
 
-def _engine_options(strategy: Any) -> dict[str, Any]:
-    opts = {"leverage": 1.0, "spot_leverage": 3.0, "rebalance_at": None, "spot_rebalance_level": None,
-            "rebalance_every": None, "after_liquidation": "close", "liquidation_loss": "fee",
-            "margin_mode": "isolated", "spot_liquidation_level": 1.10}
+# ---------------------------------------------------------------------------------------------- grid points
+def expand_grid(strategy: Any, grid: Mapping[str, Sequence[Any]], *, skip_invalid: bool = True
+                ) -> tuple[dict[str, list[Any]], list[dict[str, Any]], list[Any], list[tuple[dict[str, Any], str]]]:
+    """Check ``grid`` against ``strategy``'s fields and build one strategy per point.
+
+    Returns the normalised grid, the points, their strategies and the points the strategy rejected.
+    """
+    if not dataclasses.is_dataclass(strategy) or isinstance(strategy, type):
+        raise ConfigError("a sweep needs a strategy instance that is a dataclass (e.g. FundingCarry())")
+    grid = normalise_grid(grid)
+    fields = [f.name for f in dataclasses.fields(strategy)]
+    for key in grid:
+        if key not in fields:
+            raise ConfigError(f"unknown strategy field {key!r}{did_you_mean(key, fields)}; fields: {', '.join(fields)}")
+    keys = list(grid)
+    points: list[dict[str, Any]] = []
+    strategies: list[Any] = []
+    skipped: list[tuple[dict[str, Any], str]] = []
+    for combo in itertools.product(*(grid[f] for f in keys)):
+        pt = dict(zip(keys, combo, strict=True))
+        try:
+            strategies.append(dataclasses.replace(strategy, **pt))
+            points.append(pt)
+        except ConfigError as exc:
+            if not skip_invalid:
+                raise ConfigError(f"grid point {pt}: {exc}") from None
+            skipped.append((pt, str(exc)))
+        except TypeError as exc:  # a value of the wrong kind that the dataclass could not take
+            raise ConfigError(f"grid point {pt}: {exc}") from None
+    if not points:
+        raise ConfigError(f"every grid point was rejected; first: {skipped[0][1]}")
+    return grid, points, strategies, skipped
+
+
+#: The options of :func:`fundarb.backtest` a strategy may carry (their defaults are backtest's own).
+ENGINE_OPTIONS = ("leverage", "spot_leverage", "rebalance_at", "spot_rebalance_level", "rebalance_every",
+                  "after_liquidation", "liquidation_loss", "margin_mode", "spot_liquidation_level")
+
+
+def engine_options(strategy: Any) -> dict[str, Any]:
+    """The :func:`fundarb.backtest` options a strategy carries, with backtest's defaults for the others."""
+    defaults = inspect.signature(backtest).parameters
+    opts: dict[str, Any] = {name: defaults[name].default for name in ENGINE_OPTIONS}
     if hasattr(strategy, "engine_options"):
         opts.update(strategy.engine_options())
     return opts
+
+
+@dataclass(frozen=True)
+class _Point:
+    target: np.ndarray
+    weight: np.ndarray | None  # None: independent accounts
+    param: np.ndarray
+
+
+def _prepare(market: MarketData, strategy: Any, costs: Costs, capital: float) -> _Point:
+    """One grid point as :func:`fundarb.run_strategy` → :func:`fundarb.backtest` would run it."""
+    tgt, weights = strategy_frames(market, strategy, costs)
+    o = engine_options(strategy)
+    if weights is None and o["margin_mode"] == "cross":
+        weights = "equal"
+    target = clean_targets(market, tgt.to_numpy(dtype=np.int8))
+    weight = weights_frame(market, weights).to_numpy() if weights is not None else None
+    col = param_column(costs, capital=capital, leverage=float(o["leverage"]),
+                       spot_leverage=float(o["spot_leverage"]), rebalance_at=o["rebalance_at"],
+                       rebalance_every=period_bars("rebalance_every", o["rebalance_every"], market),
+                       after_liquidation=o["after_liquidation"],
+                       spot_liquidation_level=float(o["spot_liquidation_level"]), margin_mode=o["margin_mode"],
+                       spot_rebalance_level=o["spot_rebalance_level"], liquidation_loss=o["liquidation_loss"])
+    return _Point(target, weight, col)
+
+
+def run_points(
+    market: MarketData,
+    strategies: Sequence[Any],
+    *,
+    costs: Costs,
+    capital: float,
+    mmr: float = 0.005,
+    tiers: Any = None,
+    keep: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame, Result | None]:
+    """Run grid points in one kernel call; return their book statistics, their accounts' statistics.
+
+    Returns
+    -------
+    book, accounts, result
+        ``book``: one row per strategy (index 0 … n−1). ``accounts``: one row per account, with ``point`` (the
+        strategy's position) and ``symbol`` (``"portfolio"`` for one account over all symbols). ``result``: the
+        accounts' :class:`Result` in detail mode when ``keep``, else None.
+    """
+    n_sym = len(market.symbols)
+    prepared = [_prepare(market, s, costs, capital) for s in strategies]
+    blocks: dict[bytes, int] = {}
+    tgt_cols: list[np.ndarray] = []
+    wgt_cols: list[np.ndarray] = []
+    grp_start = [0]
+    mem_tgt: list[np.ndarray] = []
+    params: list[np.ndarray] = []
+    acct_point: list[int] = []
+    acct_symbol: list[str] = []
+    point_groups: list[tuple[int, int]] = []  # group range of each point
+    for p, pt in enumerate(prepared):
+        w = pt.weight if pt.weight is not None else np.ones_like(pt.target, dtype=np.float64)
+        key = pt.target.tobytes() + w.tobytes()
+        if key not in blocks:
+            blocks[key] = len(tgt_cols)
+            tgt_cols.append(pt.target)
+            wgt_cols.append(w)
+        mem_tgt.append(np.arange(n_sym, dtype=np.int64) + blocks[key] * n_sym)
+        g0 = len(grp_start) - 1
+        if pt.weight is not None:
+            grp_start.append(grp_start[-1] + n_sym)
+            params.append(pt.param)
+            acct_point.append(p)
+            acct_symbol.append("portfolio")
+        else:
+            for s in market.symbols:
+                grp_start.append(grp_start[-1] + 1)
+                params.append(pt.param)
+                acct_point.append(p)
+                acct_symbol.append(s)
+        point_groups.append((g0, len(grp_start) - 1))
+    target = np.ascontiguousarray(np.concatenate(tgt_cols, axis=1))
+    # a non-contiguous view, the array layout backtest passes for independent accounts: the kernels are compiled
+    # (and cached) once for that signature instead of once more for a C-contiguous one
+    n_cols = sum(w.shape[1] for w in wgt_cols)
+    padded = np.empty((target.shape[0], n_cols + 1))
+    np.concatenate(wgt_cols, axis=1, out=padded[:, :n_cols])
+    weight = padded[:, :n_cols]
+    gs = np.asarray(grp_start, dtype=np.int64)
+    mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(prepared))
+    par = np.stack(params, axis=1)
+    need_series = keep or (any(pt.weight is None for pt in prepared) and n_sym > 1)
+    out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=np.concatenate(mem_tgt),
+                   params=par, tier_tables=[tier_table(tiers, s, mmr) for s in market.symbols],
+                   mode="detail" if need_series else "sweep")
+    members = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(prepared)), n_sym),
+                                         np.tile(np.asarray(market.symbols, dtype=object), len(prepared))],
+                                        names=["point", "symbol"])
+    groups = pd.MultiIndex.from_arrays([acct_point, acct_symbol], names=["point", "symbol"])
+    res = Result(market=market, groups=groups, members=members, grp_start=gs, mem_sym=mem_sym, params=par,
+                 target=target, mode="detail" if need_series else "sweep",
+                 portfolio=all(pt.weight is not None for pt in prepared), **out)
+    accounts = res.stats().reset_index()
+
+    # the book of each point: its one account, or its independent accounts combined (Result.combined)
+    gt = out["gtotals"]
+    book_gt = np.empty((k.N_GTOTALS, len(prepared)))
+    book_par = np.empty((par.shape[0], len(prepared)))
+    for p, (g0, g1) in enumerate(point_groups):
+        book_par[:, p] = par[:, g0]
+        book_par[k.P_CAPITAL, p] = par[k.P_CAPITAL, g0:g1].sum()
+        if g1 - g0 == 1:
+            book_gt[:, p] = gt[:, g0]
+            continue
+        assert out["series"] is not None and out["gseries"] is not None
+        m0, m1 = gs[g0], gs[g1]
+        eq = out["gseries"][k.G_EQUITY][:, g0:g1].sum(axis=1)
+        held = ((out["series"][k.SPOT_QTY][:, m0:m1] != 0) | (out["series"][k.PERP_QTY][:, m0:m1] != 0)).any(axis=1)
+        firsts = gt[k.T_FIRST_BAR, g0:g1]
+        first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
+        book_gt[:, p] = streaming_totals(eq, float(book_par[k.P_CAPITAL, p]), first, held)
+        book_gt[k.T_LAST_BAR, p] = gt[k.T_LAST_BAR, g0:g1].max()
+    book_start = np.arange(0, n_sym * len(prepared) + 1, n_sym, dtype=np.int64)
+    book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
+                  grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
+                  mtotals=out["mtotals"], gtotals=book_gt, records=np.empty((0, k.N_REC)), target=target,
+                  mode="sweep", portfolio=True)
+    return book.stats().reset_index(drop=True), accounts, (res if keep else None)
+
+
+def chunk_size_for(market: MarketData, n_points: int) -> int:
+    """Grid points per kernel call so that a chunk's per-bar series stay within :data:`MEMORY_BUDGET`."""
+    per_point = len(market.index) * len(market.symbols) * 8.0 * (k.N_SERIES + k.N_GSERIES + 2)
+    return int(max(1, min(n_points, MEMORY_BUDGET // max(per_point, 1.0))))
+
+
+def _assemble(grid: Mapping[str, list[Any]], points: list[dict[str, Any]],
+              parts: list[tuple[pd.DataFrame, pd.DataFrame]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    keys = list(grid)
+    labels = pd.DataFrame([[_label(pt[f]) for f in keys] for pt in points], columns=keys)
+    book = pd.concat([b for b, _ in parts], ignore_index=True)
+    accts = []
+    offset = 0
+    for b, a in parts:
+        a = a.copy()
+        a["point"] = a["point"] + offset
+        offset += len(b)
+        accts.append(a)
+    acc = pd.concat(accts, ignore_index=True)
+    table = pd.concat([labels, book], axis=1)
+    per_symbol = pd.concat([labels.iloc[acc["point"].to_numpy()].reset_index(drop=True),
+                            acc.drop(columns=["point"])], axis=1)
+    return table, per_symbol
 
 
 def sweep(
@@ -110,93 +333,58 @@ def sweep(
     tiers: Any = None,
     mode: str = "sweep",
     skip_invalid: bool = True,
+    scheduler: Any = None,
+    chunk_size: int | None = None,
+    progress: bool | None = None,
 ) -> SweepResult:
-    """Simulate ``strategy`` at every point of ``grid`` in one run.
+    """Simulate ``strategy`` at every point of ``grid`` and score each point by its book.
 
     Parameters
     ----------
     market
         Aligned market data.
     strategy
-        A frozen-dataclass strategy; the grid's keys are its field names.
+        A frozen-dataclass strategy (:class:`fundarb.signals.protocol.Strategy`); the grid's keys are its fields.
     grid
         Field → values, e.g. ``{"window": ["3d", "7d"], "entry": [0.05, 0.1, 0.2], "leverage": [1, 3]}``.
+        numpy scalars are accepted.
     costs, capital, mmr, tiers
-        As in :func:`fundarb.backtest`.
+        As in :func:`fundarb.backtest`; the strategy is called with the same ``costs``.
     mode
-        ``"sweep"`` (totals only) or ``"detail"``.
+        ``"sweep"`` (statistics only) or ``"detail"`` (also keep every account's :class:`Result`, one run).
     skip_invalid
         Leave out grid points the strategy rejects (listed in ``SweepResult.skipped``) instead of raising.
+    scheduler
+        None (this process), a Dask scheduler address ``"tcp://host:port"`` or a ``dask.distributed.Client``:
+        chunks of the grid run on the cluster's workers (see :mod:`fundarb.sweeps.distributed`).
+    chunk_size
+        Grid points per kernel call (default: as many as :data:`MEMORY_BUDGET` allows).
+    progress
+        A progress bar over chunks; None: only on a terminal, not under CI, and only for several chunks.
     """
-    if not dataclasses.is_dataclass(strategy) or isinstance(strategy, type):
-        raise ConfigError("sweep needs a strategy instance that is a dataclass (e.g. FundingCarry())")
-    fields = [f.name for f in dataclasses.fields(strategy)]
-    for key, vals in grid.items():
-        if key not in fields:
-            raise ConfigError(f"unknown strategy field {key!r}{did_you_mean(key, fields)}; fields: {', '.join(fields)}")
-        if isinstance(vals, str) or not isinstance(vals, Sequence | np.ndarray) or len(vals) == 0:
-            raise ConfigError(f"grid[{key!r}] must be a non-empty list of values")
+    from fundarb.sweeps.distributed import map_chunks
+
     costs = Costs() if costs is None else costs
-    keys = list(grid)
-    points = []
-    strategies: list[Any] = []
-    skipped: list[tuple[dict[str, Any], str]] = []
-    for combo in itertools.product(*(grid[k] for k in keys)):
-        pt = dict(zip(keys, combo, strict=True))
-        try:
-            strategies.append(dataclasses.replace(strategy, **pt))
-            points.append(pt)
-        except ConfigError as exc:
-            if not skip_invalid:
-                raise
-            skipped.append((pt, str(exc)))
-    if not points:
-        raise ConfigError(f"every grid point was rejected; first: {skipped[0][1]}")
-    n_sym = len(market.symbols)
-    portfolio = hasattr(strategy, "weights") and callable(strategy.weights)
-
-    blocks: dict[bytes, int] = {}
-    tgt_cols: list[np.ndarray] = []
-    wgt_cols: list[np.ndarray] = []
-    block_of: list[int] = []
-    for strat in strategies:
-        tg = targets_from_positions(market, strat.targets(market)).to_numpy(dtype=np.int8)
-        wg = _weights_frame(market, strat.weights(market)).to_numpy() if portfolio else None
-        key = tg.tobytes() + (wg.tobytes() if wg is not None else b"")
-        if key not in blocks:
-            blocks[key] = len(tgt_cols)
-            tgt_cols.append(tg)
-            if wg is not None:
-                wgt_cols.append(wg)
-        block_of.append(blocks[key])
-    target = clean_targets(market, np.concatenate(tgt_cols, axis=1))
-    weight = (np.concatenate(wgt_cols, axis=1) if portfolio
-              else np.broadcast_to(np.ones((1, 1)), target.shape))
-
-    grp_start, mem_sym, grp_point = account_layout(n_sym, len(points), portfolio=portfolio)
-    mem_tgt = np.concatenate([np.arange(n_sym, dtype=np.int64) + b * n_sym for b in block_of])
-    cols = []
-    for strat in strategies:
-        o = _engine_options(strat)
-        if o["after_liquidation"] not in AFTER_LIQUIDATION or o["margin_mode"] not in MARGIN_MODES:
-            raise ConfigError(f"bad engine options from the strategy: {o}")
-        cols.append(param_column(costs, capital=capital, leverage=float(o["leverage"]),
-                                 spot_leverage=float(o["spot_leverage"]), rebalance_at=o["rebalance_at"],
-                                 rebalance_every=_bars("rebalance_every", o["rebalance_every"], market),
-                                 after_liquidation=o["after_liquidation"],
-                                 spot_liquidation_level=float(o["spot_liquidation_level"]),
-                                 margin_mode=o["margin_mode"],
-                                 spot_rebalance_level=o["spot_rebalance_level"],
-                                 liquidation_loss=o["liquidation_loss"]))
-    params = np.stack([cols[i] for i in grp_point], axis=1)
-    out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
-                   tier_tables=[_tiers_for(tiers, s, mmr) for s in market.symbols], mode=mode)
-
-    point_index = pd.MultiIndex.from_tuples([tuple(_label(pt[k]) for k in keys) for pt in points], names=keys)
-    members = pd.MultiIndex.from_tuples([(*pi, s) for pi in point_index for s in market.symbols],
-                                        names=[*keys, "symbol"])
-    groups = point_index if portfolio else members
-    result = Result(market=market, groups=groups, members=members, grp_start=grp_start, mem_sym=mem_sym,
-                    params=params, target=target, mode=mode, portfolio=portfolio, **out)
-    table = result.stats().reset_index()
-    return SweepResult(table=table, result=result, grid=dict(grid), skipped=tuple(skipped))
+    if not isinstance(costs, Costs):
+        raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
+    if mode not in ("sweep", "detail"):
+        raise ConfigError(f"mode must be 'sweep' or 'detail', got {mode!r}{did_you_mean(mode, ['sweep', 'detail'])}")
+    if isinstance(capital, bool) or not isinstance(capital, int | float) or not (
+            capital > 0 and math.isfinite(capital)):
+        raise ConfigError(f"capital must be a positive finite number, got {capital!r}")
+    grid, points, strategies, skipped = expand_grid(strategy, grid, skip_invalid=skip_invalid)
+    if mode == "detail":
+        if scheduler is not None:
+            raise ConfigError("mode='detail' keeps every account in this process; use it without a scheduler")
+        book, accts, res = run_points(market, strategies, costs=costs, capital=float(capital), mmr=mmr, tiers=tiers,
+                                      keep=True)
+        table, per_symbol = _assemble(grid, points, [(book, accts)])
+        return SweepResult(table=table, per_symbol=per_symbol, grid=grid, skipped=tuple(skipped), result=res)
+    size = chunk_size or chunk_size_for(market, len(strategies))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"chunk_size must be a whole number ≥ 1, got {chunk_size!r}")
+    chunks = [strategies[i:i + size] for i in range(0, len(strategies), size)]
+    parts = map_chunks(market, chunks, dict(costs=costs, capital=float(capital), mmr=mmr, tiers=tiers),
+                       scheduler=scheduler, progress=progress, desc="sweep")
+    table, per_symbol = _assemble(grid, points, parts)
+    return SweepResult(table=table, per_symbol=per_symbol, grid=grid, skipped=tuple(skipped))
