@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    check_args,
+    check_count,
+    open_market,
+)
 
 
 def _grid_values(text: str) -> list[object]:
@@ -39,6 +50,9 @@ def sweep(
     y: Annotated[str | None, typer.Option("--y", help="Grid field on the heatmap's y axis.")] = None,
 ) -> None:
     """Backtest every point of a parameter grid in one run and rank the points (default: the demo dataset)."""
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv},
+               figures={"--heatmap": heatmap})
+    check_count(top, "--top")
     import pandas as pd
 
     from fundarb.errors import ConfigError

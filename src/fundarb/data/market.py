@@ -49,8 +49,9 @@ def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], l
     t = pd.DatetimeIndex(times)
     if len(t) < 2:
         return ([IntervalSegment(t[0], t[0], float("nan"), 1)] if len(t) else []), []
-    # hours between events, to the minute: exchanges stamp events a few milliseconds off the hour
-    d = np.round(np.diff(t.as_unit("ns").asi8) / 6e10) / 60.0
+    # hours between events, each event time taken to the nearest minute: exchanges stamp events a few
+    # milliseconds (up to seconds) off the hour, and that jitter must not start a new segment
+    d = np.diff(t.as_unit("ns").round("min").asi8) / 3.6e12
     step = d.copy()
     missing: list[pd.Timestamp] = []
     for i in range(len(d)):

@@ -117,7 +117,7 @@ def to_float(
     if raw.dtype.kind == "b" or (raw.dtype.kind == "O" and len(raw) and any(isinstance(v, bool | np.bool_)
                                                                          for v in raw[:1000])):
         i = _first_bad(np.array([isinstance(v, bool | np.bool_) for v in raw]))
-        raise DataError(f"value {raw[i]!r} is a boolean (True/False), not a number", source=source,
+        raise DataError(f"value {bool(raw[i])} is a boolean (True/False), not a number", source=source,
                         column=column, row=i + row_offset)
     if raw.dtype.kind in "fiu":
         out = raw.astype(np.float64)
