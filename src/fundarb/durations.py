@@ -40,7 +40,8 @@ def parse_duration(value: str | pd.Timedelta, *, name: str = "duration") -> pd.T
     return td
 
 
-_DATE_ONLY = re.compile(r"\s*(\d{4})(?:([-/])(\d{1,2})(?:\2(\d{1,2}))?)?\s*")
+_DATE_ONLY = re.compile(r"\s*(\d{4})(?:([-/]?)(\d{2})(?:\2(\d{2}))?)?\s*")
+_YEAR_FIRST = re.compile(r"\s*\d{4}(?:[-/]?\d{2}|\s*$)")
 
 
 def parse_date(value: object, *, name: str = "date") -> tuple[pd.Timestamp, pd.Timestamp | None]:
@@ -62,8 +63,9 @@ def parse_date(value: object, *, name: str = "date") -> tuple[pd.Timestamp, pd.T
         raise ConfigError(f"{name}: cannot read date {value!r}; write e.g. '2023-12-31' or '2023-12-31 08:00'")
     if isinstance(value, str):
         text = value.strip()
-        if not text[:1].isdigit():
-            raise ConfigError(f"{name}: cannot read date {value!r}; write e.g. '2023-12-31' or '2023-12-31 08:00'")
+        if not _YEAR_FIRST.match(text):  # words like "yesterday", and 01/02/2023 (day or month first?)
+            raise ConfigError(f"{name}: cannot read date {value!r}; write e.g. '2023-12-31' or "
+                              "'2023-12-31 08:00' (year first)")
         m = _DATE_ONLY.fullmatch(text)
         if m:
             span = (pd.DateOffset(years=1) if m.group(3) is None else pd.DateOffset(months=1) if m.group(4) is None

@@ -193,7 +193,9 @@ def check_tz(tz: object, *, source: str | None = None) -> str | dt.tzinfo | None
     Accepts None, a ``datetime.tzinfo`` or an IANA name (``"UTC"``, ``"Europe/Berlin"``, ``"Etc/GMT-3"``).
     ``"UTC+3"`` is refused rather than handed on: some parsers read it as a POSIX zone, whose sign is the reverse.
     """
-    if tz is None or isinstance(tz, dt.tzinfo):
+    if isinstance(tz, dt.tzinfo):
+        return "UTC" if str(tz) == "UTC" else tz
+    if tz is None:
         return tz
     if not isinstance(tz, str):
         raise DataError(f"tz must be a time-zone name such as 'UTC' or 'Etc/GMT-3', got {tz!r} "
