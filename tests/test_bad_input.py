@@ -267,7 +267,8 @@ def test_select_empty_and_slice_garbage(m2):
         m2.select(["AAA", "AAA"])
     for bad, match in (("garbage", "end: cannot read date 'garbage'"), ("yesterday", "cannot read date"),
                        (5, "cannot read date 5"), (True, "cannot read date True"),
-                       ("2023-13-45", "cannot read date"), ("3000-01-01", "outside what pandas can represent")):
+                       ("2023-13-45", "cannot read date"), ("01/02/2024", "cannot read date .*year first"),
+                       ("3000-01-01", "outside what pandas can represent")):
         with pytest.raises(ConfigError, match=match):
             m2.slice(None, bad)
     with pytest.raises(ConfigError, match="start 2024-01-02 is after end 2024-01-01"):
@@ -285,6 +286,7 @@ def test_date_only_end_includes_the_whole_day(m2):
     frame = m2["spot_close"]
     assert len(m2.slice(None, "2024-01-01")) == len(frame.loc[:"2024-01-01"])
     assert parse_date("2024-02")[1] == pd.Timestamp("2024-03-01", tz="UTC")
+    assert parse_date("20240229")[1] == parse_date("2024/02/29")[1] == pd.Timestamp("2024-03-01", tz="UTC")
 
 
 def test_load_freqtrade_several_folders(tmp_path):
