@@ -531,3 +531,12 @@ def test_fundarb_data_env(monkeypatch, tmp_path):
     assert real_data_dir({}) == (ROOT / ".." / "shared" / "data").resolve()
     readme = (ROOT / "README.md").read_text()
     assert "FUNDARB_DATA" in readme
+
+
+def test_check_real_refuses_booleans():
+    from fundarb.errors import check_real
+
+    assert check_real("capital", np.int64(3)) == 3.0 and check_real("fee", np.float32(0.5)) == 0.5
+    for bad in (True, np.bool_(False), "1", None):
+        with pytest.raises(ConfigError, match="capital must be a number"):
+            check_real("capital", bad)
