@@ -323,12 +323,18 @@ def test_ohlc_consistency_names_first_bad_row(tmp_path, leg, edit, column):
     assert {"spot": "TST_USDT-1h", "perp": "-futures", "mark": "-mark"}[leg] in str(e.value)
 
 
-@pytest.mark.parametrize(("vol", "what"), [(-1.0, "negative"), (np.inf, "not finite"), (np.nan, "missing")])
+@pytest.mark.parametrize(("vol", "what"), [(-1.0, "negative"), (np.inf, "not finite"), (-np.inf, "negative")])
 def test_volume_must_be_finite_and_not_negative(tmp_path, vol, what):
     d = _ft_dir(tmp_path, perp=_bad_bar(_kl(), 3, volume=vol))
     with pytest.raises(DataError, match=f"volume is {what}") as e:
         fa.load_freqtrade(d, "TST")
     assert e.value.row == 4 and e.value.column == "volume"
+
+
+def test_unknown_volume_is_kept_as_nan(tmp_path):
+    # mark klines (and the fetch store's mark files) carry no volume: NaN means unknown, not an error
+    m = fa.load_freqtrade(_ft_dir(tmp_path, perp=_bad_bar(_kl(), 3, volume=np.nan)), "TST")
+    assert np.isnan(m["perp_volume"]["TST"].iloc[3]) and m["perp_volume"]["TST"].iloc[4] == 1.0
 
 
 def test_boolean_price_column(tmp_path):

@@ -170,12 +170,13 @@ def check_ohlc(frame: pd.DataFrame, *, source: str, names: dict[str, str]) -> No
 
 
 def check_volume(volume: np.ndarray, *, source: str, column: str, times: pd.DatetimeIndex | None = None) -> None:
-    """Raise DataError at the first volume that is negative, infinite or missing."""
-    bad = ~(np.isfinite(volume) & (volume >= 0))
+    """Raise DataError at the first volume that is negative or infinite. NaN is "unknown" (mark klines have no
+    volume; the engine then uses the fixed slippage) and is kept."""
+    bad = np.isinf(volume) | (volume < 0)
     if bad.any():
         i = _first_bad(bad)
         v = volume[i]
-        what = "missing (NaN)" if np.isnan(v) else f"negative ({v!r})" if v < 0 else f"not finite ({v!r})"
+        what = f"negative ({v!r})" if v < 0 else f"not finite ({v!r})"
         raise DataError(f"volume is {what}", source=source, column=column, row=i + 1,
                         value=None if times is None else times[i])
 
