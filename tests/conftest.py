@@ -1,17 +1,33 @@
-"""Shared fixtures: where the real data lives, and a skip when it is absent."""
+"""Shared fixtures: where the real data lives, and a skip when it is absent.
+
+The real-data folder is ``$FUNDARB_DATA`` when set, else ``../shared/data`` beside the project when present
+(the same rule the benchmarks and notebooks use; see README, "Real data").
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def real_data_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
+    """``$FUNDARB_DATA`` if set (even if it does not exist: then the real-data tests skip), else ../shared/data."""
+    env = os.environ if environ is None else environ
+    given = env.get("FUNDARB_DATA", "").strip()
+    return Path(given).expanduser().resolve() if given else (ROOT / ".." / "shared" / "data").resolve()
+
+
+SHARED_DATA = real_data_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path of ../shared/data; skips the test when it is not there."""
+    """The real-data folder (``$FUNDARB_DATA``, default ../shared/data); skips the test when it is absent."""
     if not (SHARED_DATA / "binance").is_dir():
-        pytest.skip(f"real data not present at {SHARED_DATA} (../shared/data beside the project)")
+        pytest.skip(f"real data not present at {SHARED_DATA} (set FUNDARB_DATA to the folder holding binance/ "
+                    "and exchanges/)")
     return SHARED_DATA

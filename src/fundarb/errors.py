@@ -7,9 +7,10 @@ the column and the first offending row, so a user can open the file and see it.
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections.abc import Iterable
 
-__all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "did_you_mean"]
+__all__ = ["ConfigError", "DataError", "DataWarning", "FundarbError", "check_real", "did_you_mean", "is_real"]
 
 
 class FundarbError(Exception):
@@ -69,3 +70,15 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""`` when none is close."""
     close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def is_real(value: object) -> bool:
+    """True for an int, float or NumPy number scalar; False for booleans (``True`` is not the number 1 here)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
+
+
+def check_real(name: str, value: object) -> float:
+    """Return ``value`` as a float, or raise ConfigError naming ``name`` when it is not a number (or a bool)."""
+    if not is_real(value):
+        raise ConfigError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)  # type: ignore[arg-type]

@@ -10,19 +10,37 @@ from fundarb.cli import backtest, calc, data, fetch, sweep, walkforward  # noqa:
 from fundarb.cli.app import app
 from fundarb.errors import FundarbError
 
+try:  # typer ≥ 0.17 carries its own copy of click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[assignment]
+
 __all__ = ["app", "main", "run"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; fundarb's errors become one line on stderr and exit code 2 (no traceback)."""
+    """Run the CLI; errors — fundarb's and the command line's own usage errors — become one ``error:`` line on
+    stderr and exit code 2 (no traceback, no usage box)."""
     try:
-        app(args=argv, prog_name="fundarb")
+        code = app(args=argv, prog_name="fundarb", standalone_mode=False)
+    except NoArgsIsHelpError:
+        return 2  # the help was printed
     except FundarbError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {_one_line(str(exc))}", err=True)
         return 2
+    except ClickException as exc:
+        typer.echo(f"error: {_one_line(exc.format_message())} (see --help)", err=True)
+        return exc.exit_code if exc.exit_code else 2
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 def run() -> None:

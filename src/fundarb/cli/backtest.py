@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, check_args, open_market
 
 
 @app.command()
@@ -24,6 +24,8 @@ def backtest(
     report: Annotated[str | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
 ) -> None:
     """Backtest a strategy file on a dataset (default: the synthetic demo) and print its statistics."""
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy},
+               outputs={"--json": json_out, "--report": report}, figures={"--plot": plot})
     import json
 
     import pandas as pd

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, check_args, open_market
 
 
 @app.command()
@@ -19,6 +19,7 @@ def describe(
     end: EndOpt = None,
 ) -> None:
     """Coverage, gaps and funding intervals of a dataset, one row per symbol (default: the demo dataset)."""
+    check_args(symbols=symbols, start=start, end=end)
     import pandas as pd
 
     market = open_market(dataset, data, fmt, symbols, start, end)
@@ -49,6 +50,7 @@ def funding_stats_cmd(
     csv: Annotated[str | None, typer.Option("--csv", help="Also write the table to this CSV file.")] = None,
 ) -> None:
     """Funding statistics per symbol: intervals, annualised mean/std, shares, extremes, streaks."""
+    check_args(symbols=symbols, start=start, end=end, outputs={"--csv": csv})
     import pandas as pd
 
     from fundarb.results.funding_stats import funding_stats

@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    check_args,
+    check_count,
+    open_market,
+)
 
 GridOpt = Annotated[list[str] | None, typer.Option(
     "--grid", help="FIELD=v1,v2,… (repeat for each field swept; 1 is an int, 1.5 a float, 3d a duration, inf).")]
@@ -41,6 +52,9 @@ def sweep(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Backtest every point of a parameter grid and rank the points by their book (default: the demo dataset)."""
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv},
+               figures={"--heatmap": heatmap})
+    check_count(top, "--top")
     import pandas as pd
 
     from fundarb.errors import ConfigError

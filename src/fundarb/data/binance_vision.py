@@ -29,7 +29,7 @@ from fundarb.data.frames import SymbolFrames, funding_series, ohlcv_frame
 from fundarb.data.market import MarketData
 from fundarb.data.readers import read_raw
 from fundarb.data.validate import CleanReport
-from fundarb.errors import DataError, did_you_mean
+from fundarb.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["KLINE_COLUMNS", "binance_symbol", "load_binance_vision"]
 
@@ -125,7 +125,8 @@ def load_binance_vision(
     """
     root = os.fspath(path)
     if not os.path.isdir(root):
-        raise DataError("Binance download folder not found", source=root)
+        what = "is not a directory" if os.path.exists(root) else "not found"
+        raise DataError(f"Binance download folder {what}", source=root)
     fund_root = os.path.join(root, "futures", "um", "monthly", "fundingRate")
     available = sorted(os.listdir(fund_root)) if os.path.isdir(fund_root) else []
     if symbols is None:
@@ -134,6 +135,8 @@ def load_binance_vision(
             raise DataError("no symbols: futures/um/monthly/fundingRate/<SYMBOL>/ is empty or missing", source=root)
     else:
         names = [symbols] if isinstance(symbols, str) else list(symbols)
+        if not names:
+            raise ConfigError("symbols is empty; give at least one, or None for every symbol in the folder")
     frames = []
     for name in names:
         sym = binance_symbol(name)

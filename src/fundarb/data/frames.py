@@ -16,15 +16,19 @@ from fundarb.data.validate import (
     check_columns,
     check_funding_plausible,
     check_not_empty,
+    check_ohlc,
     check_prices,
+    check_volume,
     clean_time_index,
     to_float,
     to_utc,
 )
 
-__all__ = ["OHLCV", "SymbolFrames", "funding_series", "ohlcv_frame"]
+__all__ = ["OHLCV", "PERCENT_LIKE_MEDIAN", "SymbolFrames", "funding_series", "ohlcv_frame"]
 
 OHLCV = ("open", "high", "low", "close", "volume")
+#: A funding file whose median |rate| per event exceeds this (1%) is read as percents given as fractions.
+PERCENT_LIKE_MEDIAN = 0.01
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ def ohlcv_frame(
     tz: str | None = "UTC",
     need_volume: bool = False,
     report: CleanReport | None = None,
+    dayfirst: bool | None = None,
+    format: str | None = None,
 ) -> pd.DataFrame:
     """Validate a raw price table and return it as a canonical OHLCV frame.
 
@@ -87,21 +93,28 @@ def ohlcv_frame(
         Whether a missing volume column is an error (otherwise it is NaN).
     report
         Collects counts of dropped duplicates.
+    dayfirst, format
+        How to read ``dd/mm`` versus ``mm/dd`` dates (see :func:`~fundarb.data.validate.to_utc`).
     """
     columns = columns or {}
     check_not_empty(raw, source)
     names = {k: columns.get(k, k) for k in OHLCV}
     required = [time_column] + [names[k] for k in OHLCV[:4]] + ([names["volume"]] if need_volume else [])
     check_columns(raw, required, source)
-    out = pd.DataFrame({"time": to_utc(raw[time_column], source=source, column=time_column, tz=tz)})
+    out = pd.DataFrame({"time": to_utc(raw[time_column], source=source, column=time_column, tz=tz,
+                                       dayfirst=dayfirst, format=format)})
     for k in OHLCV:
         col = names[k]
         if col in raw.columns:
             out[k] = to_float(raw[col], source=source, column=col)
         else:
             out[k] = np.nan
+    times = pd.DatetimeIndex(out["time"])
     for k in OHLCV[:4]:
-        check_prices(out[k].to_numpy(), source=source, column=names[k], times=pd.DatetimeIndex(out["time"]))
+        check_prices(out[k].to_numpy(), source=source, column=names[k], times=times)
+    check_ohlc(out, source=source, names=names)
+    if names["volume"] in raw.columns:
+        check_volume(out["volume"].to_numpy(), source=source, column=names["volume"], times=times)
     return clean_time_index(out, source=source, label=time_column, report=report)
 
 
@@ -114,12 +127,19 @@ def funding_series(
     tz: str | None = "UTC",
     percent: bool = False,
     report: CleanReport | None = None,
+    dayfirst: bool | None = None,
+    format: str | None = None,
 ) -> pd.Series:
-    """Validate a raw funding table and return the rates indexed by event time (UTC)."""
+    """Validate a raw funding table and return the rates indexed by event time (UTC).
+
+    A median absolute rate above 1% per event is an error: real funding is near 0.01%, so such a file almost
+    surely holds percents (``percent=True``).
+    """
     check_not_empty(raw, source)
     check_columns(raw, [time_column, rate_column], source)
     out = pd.DataFrame({
-        "time": to_utc(raw[time_column], source=source, column=time_column, tz=tz),
+        "time": to_utc(raw[time_column], source=source, column=time_column, tz=tz, dayfirst=dayfirst,
+                       format=format),
         "funding_rate": to_float(raw[rate_column], source=source, column=rate_column, percent=percent),
     })
     rates = out["funding_rate"].to_numpy()
@@ -132,5 +152,13 @@ def funding_series(
         raise DataError(f"funding rate is {what}", source=source, column=rate_column, row=i + 1,
                         value=out["time"].iloc[i])
     clean = clean_time_index(out, source=source, label=time_column, report=report)["funding_rate"]
+    median = float(np.median(np.abs(clean.to_numpy()))) if len(clean) else 0.0
+    if median > PERCENT_LIKE_MEDIAN:
+        from fundarb.errors import DataError
+
+        hint = ("pass percent=True if the file holds percents" if not percent else
+                "even read as percents (percent=True) that is implausible")
+        raise DataError(f"the median |funding rate| is {median:.4g} per event ({median:.2%}); real rates are "
+                        f"near 0.0001 (0.01%): {hint}", source=source, column=rate_column)
     check_funding_plausible(clean, source=source, column=rate_column)
     return clean

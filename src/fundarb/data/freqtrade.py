@@ -19,7 +19,7 @@ from fundarb.data.frames import SymbolFrames, funding_series, ohlcv_frame
 from fundarb.data.market import MarketData
 from fundarb.data.readers import read_raw
 from fundarb.data.validate import CleanReport
-from fundarb.errors import DataError, did_you_mean
+from fundarb.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["freqtrade_symbols", "load_freqtrade"]
 
@@ -68,7 +68,8 @@ def load_freqtrade(
     Parameters
     ----------
     path
-        The ``user_data/data/<exchange>`` directory.
+        The ``user_data/data/<exchange>`` directory (one; a list of several is refused, since their symbols
+        could overlap — load each on its own).
     symbols
         ``"BTC"`` or ``"BTC/USDT:USDT"`` style names (a string or a list); None loads every symbol that has
         spot, perp and funding files. Symbols keep the names given.
@@ -88,9 +89,18 @@ def load_freqtrade(
     DataError
         A directory, file, column or value is missing or invalid; a symbol is not there.
     """
+    if isinstance(path, list | tuple | set):
+        paths = list(path)
+        if len(paths) != 1:
+            raise ConfigError(f"load_freqtrade takes one data directory, got {len(paths)}: {paths}; load each "
+                              "with its own call")
+        path = paths[0]
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"load_freqtrade takes a directory path, got {type(path).__name__}")
     root = os.fspath(path)
     if not os.path.isdir(root):
-        raise DataError("freqtrade data directory not found", source=root)
+        what = "is not a directory" if os.path.exists(root) else "not found"
+        raise DataError(f"freqtrade data directory {what}", source=root)
     available = freqtrade_symbols(root, timeframe=timeframe, quote=quote)
     if symbols is None:
         names = available
@@ -99,6 +109,8 @@ def load_freqtrade(
                             source=root)
     else:
         names = [symbols] if isinstance(symbols, str) else list(symbols)
+        if not names:
+            raise ConfigError(f"symbols is empty; give at least one, or None for all ({', '.join(available)})")
     frames = []
     for name in names:
         base, q, settle = _parse_symbol(name, quote)

@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.frames import SymbolFrames
-from fundarb.errors import DataError, DataWarning, did_you_mean
+from fundarb.durations import parse_date
+from fundarb.errors import ConfigError, DataError, DataWarning, did_you_mean
 
 __all__ = ["FIELDS", "IntervalSegment", "MarketData", "funding_intervals"]
 
@@ -48,8 +49,9 @@ def funding_intervals(times: pd.DatetimeIndex) -> tuple[list[IntervalSegment], l
     t = pd.DatetimeIndex(times)
     if len(t) < 2:
         return ([IntervalSegment(t[0], t[0], float("nan"), 1)] if len(t) else []), []
-    # hours between events, to the minute: exchanges stamp events a few milliseconds off the hour
-    d = np.round(np.diff(t.as_unit("ns").asi8) / 6e10) / 60.0
+    # hours between events, each event time taken to the nearest minute: exchanges stamp events a few
+    # milliseconds (up to seconds) off the hour, and that jitter must not start a new segment
+    d = np.diff(t.as_unit("ns").round("min").asi8) / 3.6e12
     step = d.copy()
     missing: list[pd.Timestamp] = []
     for i in range(len(d)):
@@ -154,8 +156,11 @@ class MarketData:
         binned: list[dict[str, pd.DataFrame | pd.Series | None]] = []
         spans = []
         for fr in frames:
-            b = {k: _to_grid(getattr(fr, k), tf, fr.sources.get(k, f"{fr.symbol} {k}"))
-                 for k in ("spot", "perp", "mark")}
+            b = {}
+            for k in ("spot", "perp", "mark"):
+                b[k], note = _to_grid(getattr(fr, k), tf, fr.sources.get(k, f"{fr.symbol} {k}"))
+                if note:
+                    notes.append(note)
             binned.append(b)
             spot, perp = b["spot"], b["perp"]
             assert spot is not None and perp is not None
@@ -181,6 +186,9 @@ class MarketData:
                 )
             spans.append((lo, hi))
             notes.extend(fr.report)
+            notes.extend(_span_note(fr.symbol, lo, hi, tf, {"spot": (spot.index[0], spot.index[-1]),
+                                                              "perp": (perp.index[0], perp.index[-1]),
+                                                              "funding": (fstart, fend)}))
         start = min(s for s, _ in spans)
         end = max(e for _, e in spans)
         index = pd.date_range(start, end, freq=tf, name="time").as_unit("ns")
@@ -220,6 +228,7 @@ class MarketData:
                 br = fr.borrow.reindex(index, method="ffill")
                 arrays["borrow_rate"][:, j] = np.where(inside, br.to_numpy(dtype=np.float64), np.nan)
             events[fr.symbol] = ev
+        notes.extend(_mark_far_from_perp(arrays, index, frames))
         symbols = tuple(fr.symbol for fr in frames)
         if len(set(symbols)) != len(symbols):
             raise DataError(f"symbol listed twice: {symbols}")
@@ -267,10 +276,16 @@ class MarketData:
                         f"symbols: {', '.join(self.symbols)}", source=self.label or None)
 
     def select(self, symbols: str | Iterable[str]) -> MarketData:
-        """A MarketData with only ``symbols`` (in that order)."""
+        """A MarketData with only ``symbols`` (in that order); at least one, each once."""
         if isinstance(symbols, str):
             symbols = [symbols]
+        if not isinstance(symbols, Iterable):
+            raise ConfigError(f"select takes a symbol or a list of symbols, got {symbols!r}")
         pos = [self.symbol_position(s) for s in symbols]
+        if not pos:
+            raise ConfigError(f"select needs at least one symbol; symbols: {', '.join(self.symbols)}")
+        if len(set(pos)) != len(pos):
+            raise ConfigError(f"select lists a symbol twice: {list(symbols)}")
         # C-ordered and read-only like the loader's arrays (``v[:, pos]`` comes out Fortran-ordered): numba
         # types them the same way, so a selection reuses the compiled kernels instead of compiling new ones
         arrays = {k: np.ascontiguousarray(v[:, pos]) for k, v in self.arrays.items()}
@@ -282,9 +297,21 @@ class MarketData:
                           synthetic=self.synthetic)
 
     def slice(self, start: object = None, end: object = None) -> MarketData:
-        """Bars with ``start <= open time <= end`` (either may be None). Arrays are views, not copies."""
-        lo = 0 if start is None else int(self.index.searchsorted(_utc(start), side="left"))
-        hi = len(self.index) if end is None else int(self.index.searchsorted(_utc(end), side="right"))
+        """Bars with ``start <= open time <= end`` (either may be None). Arrays are views, not copies.
+
+        Naive times are UTC. An end written as a date (``"2023-12-31"``, a ``datetime.date``) includes that whole
+        day, a month (``"2023-12"``) or a year (``"2023"``) the whole period, as pandas' string slicing does.
+        """
+        lo, hi = 0, len(self.index)
+        if start is not None:
+            t0, _ = parse_date(start, name="start")
+            lo = int(self.index.searchsorted(t0, side="left"))
+        if end is not None:
+            t1, after = parse_date(end, name="end")
+            hi = int(self.index.searchsorted(t1, side="right") if after is None
+                     else self.index.searchsorted(after, side="left"))
+        if start is not None and end is not None and t0 > (t1 if after is None else after - pd.Timedelta(1)):
+            raise ConfigError(f"start {start} is after end {end}")
         if hi <= lo:
             raise DataError(f"no bars between {start} and {end}; the data covers {self.index[0]} → {self.index[-1]}",
                             source=self.label or None)
@@ -376,28 +403,71 @@ def _base(symbol: str) -> str:
     return symbol.split("/")[0].split("_")[0].split(":")[0].upper()
 
 
-def _utc(t: object) -> pd.Timestamp:
-    ts = pd.Timestamp(t)  # type: ignore[arg-type]
-    return ts.tz_localize("UTC") if ts.tz is None else ts.tz_convert("UTC")
+#: A mark open further than this from the perp's open on the same bar is reported (real data reaches 6.4%).
+MARK_PERP_WARN = 0.05
 
 
-def _to_grid(tab: pd.DataFrame | None, tf: pd.Timedelta, source: str) -> pd.DataFrame | None:
-    """Put an OHLCV table on the ``tf`` grid (epoch-aligned bar opens), resampling finer data."""
+def _span_note(symbol: str, lo: pd.Timestamp, hi: pd.Timestamp, tf: pd.Timedelta,
+               legs: dict[str, tuple[pd.Timestamp, pd.Timestamp]]) -> list[str]:
+    """A note when the span all legs share is under half of some leg's own span (that leg is mostly cut)."""
+    common = hi - lo + tf
+    cut = [f"{k} covers {a:%Y-%m-%d %H:%M} → {b:%Y-%m-%d %H:%M}" for k, (a, b) in legs.items()
+           if (b - a + tf) > 2 * common]
+    if not cut:
+        return []
+    return [f"{symbol}: spot, perp and funding overlap only {lo:%Y-%m-%d %H:%M} → {hi:%Y-%m-%d %H:%M} "
+            f"({common / tf:.0f} bars), and only that span is used; {'; '.join(cut)}"]
+
+
+def _mark_far_from_perp(arrays: Mapping[str, np.ndarray], index: pd.DatetimeIndex,
+                        frames: Sequence[SymbolFrames]) -> list[str]:
+    """Warn (DataWarning) where a real mark open is more than 5% from the perp's open on the same bar."""
+    out = []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        gap = np.abs(arrays["mark_open"] / arrays["perp_open"] - 1.0)
+    gap[~(arrays["mark_fallback"] == 0)] = np.nan
+    for j, fr in enumerate(frames):
+        g = gap[:, j]
+        far = g > MARK_PERP_WARN
+        if far.any():
+            i = int(np.nanargmax(g))
+            msg = (f"{fr.symbol}: mark and perp open differ by more than {MARK_PERP_WARN:.0%} on {int(far.sum())} "
+                   f"bar(s), most on {index[i]} ({g[i]:.2%}: mark {arrays['mark_open'][i, j]:g}, perp "
+                   f"{arrays['perp_open'][i, j]:g}); the mark decides liquidations — check "
+                   f"{fr.sources.get('mark', 'the mark data')}")
+            warnings.warn(msg, DataWarning, stacklevel=4)
+            out.append(msg)
+    return out
+
+
+def _to_grid(tab: pd.DataFrame | None, tf: pd.Timedelta, source: str) -> tuple[pd.DataFrame | None, str | None]:
+    """Put an OHLCV table on the ``tf`` grid (epoch-aligned bar opens), resampling finer data (with a note).
+
+    The file's own bar size is its most common spacing; a spacing finer than that means rows of two bar sizes
+    were spliced into one file, which no resampling can make right.
+    """
     if tab is None or len(tab) == 0:
-        return None
+        return None, None
     idx = pd.DatetimeIndex(tab.index)
     ns = idx.as_unit("ns").asi8
+    own = tf.value
     if len(ns) > 1:
-        own = int(np.min(np.diff(ns)))
+        d = np.diff(ns)
+        sizes, counts = np.unique(d, return_counts=True)
+        own = int(sizes[np.argmax(counts)])
+        if sizes[0] < own:
+            i = int(np.flatnonzero(d < own)[0]) + 1
+            raise DataError(f"two bar sizes in one file: most bars are {pd.Timedelta(own)} apart, but {idx[i]} is "
+                            f"{pd.Timedelta(int(d[i - 1]))} after the bar before it ({int((d < own).sum())} such "
+                            "spacing(s)); keep one bar size per file", source=source, column="time", value=idx[i])
         if own > tf.value:
             raise DataError(f"bars are {pd.Timedelta(own)} apart, coarser than the timeframe {tf}; "
                             "load with a coarser timeframe", source=source)
     off = ns % tf.value
     if not off.any():
-        return tab
-    own_period = int(np.min(np.diff(ns))) if len(ns) > 1 else tf.value
-    misaligned = ns % own_period != 0
-    if misaligned.any() or tf.value % own_period:
+        return tab, None
+    misaligned = ns % own != 0
+    if misaligned.any() or tf.value % own:
         i = int(np.flatnonzero(misaligned | (off != 0))[0])
         raise DataError(f"bar time {idx[i]} is not on the {tf} grid", source=source, column="time", row=i + 1,
                         value=idx[i])
@@ -405,4 +475,4 @@ def _to_grid(tab: pd.DataFrame | None, tf: pd.Timedelta, source: str) -> pd.Data
         warnings.simplefilter("ignore", DataWarning)
         out = tab.resample(tf, origin="epoch", label="left", closed="left").agg(
             {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum"})
-    return out.dropna(subset=["close"])
+    return out.dropna(subset=["close"]), f"{source}: {pd.Timedelta(own)} bars resampled to {tf} bars"

@@ -8,8 +8,12 @@ are counted in the returned report.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
+import stat
 import warnings
+import zoneinfo
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,7 +27,10 @@ __all__ = [
     "check_columns",
     "check_funding_plausible",
     "check_not_empty",
+    "check_ohlc",
     "check_prices",
+    "check_tz",
+    "check_volume",
     "clean_time_index",
     "require_file",
     "to_float",
@@ -45,11 +52,17 @@ class CleanReport:
 
 
 def require_file(path: str | os.PathLike[str], what: str = "file") -> str:
-    """Raise DataError if ``path`` does not exist or is empty; return it as a string."""
+    """Raise DataError if ``path`` does not exist, is not a regular file (a folder, a FIFO, a device) or is
+    empty; return it as a string. Reading a FIFO would block forever, so it is refused before opening."""
     p = os.fspath(path)
     if not os.path.exists(p):
         raise DataError(f"{what} not found", source=p)
-    if os.path.isfile(p) and os.path.getsize(p) == 0:
+    mode = os.stat(p).st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+                else "a device or socket")
+        raise DataError(f"{what} is {kind}, not a regular file", source=p)
+    if os.path.getsize(p) == 0:
         raise DataError(f"{what} is empty (0 bytes)", source=p)
     return p
 
@@ -101,7 +114,12 @@ def to_float(
         Added to the 0-based position to give the row number in messages (1 = first data row).
     """
     raw = values.to_numpy()
-    if raw.dtype.kind in "fiub":
+    if raw.dtype.kind == "b" or (raw.dtype.kind == "O" and len(raw) and any(isinstance(v, bool | np.bool_)
+                                                                         for v in raw[:1000])):
+        i = _first_bad(np.array([isinstance(v, bool | np.bool_) for v in raw]))
+        raise DataError(f"value {bool(raw[i])} is a boolean (True/False), not a number", source=source,
+                        column=column, row=i + row_offset)
+    if raw.dtype.kind in "fiu":
         out = raw.astype(np.float64)
         return out / 100.0 if percent else out
     text = pd.Series(raw, dtype="object").astype(str).str.strip()
@@ -133,7 +151,137 @@ def check_prices(prices: np.ndarray, *, source: str, column: str, times: pd.Date
                         value=None if times is None else times[i])
 
 
+def check_ohlc(frame: pd.DataFrame, *, source: str, names: dict[str, str]) -> None:
+    """Raise DataError at the first bar whose low is above its open or close, or whose high is below them.
+
+    ``frame`` has columns ``open, high, low, close`` (floats, already checked positive) and a ``time`` column;
+    ``names`` maps them to the file's own column names for the message.
+    """
+    o, h, lo, c = (frame[k].to_numpy(dtype=np.float64) for k in ("open", "high", "low", "close"))
+    low_bad = lo > np.minimum(o, c)
+    high_bad = h < np.maximum(o, c)
+    bad = low_bad | high_bad
+    if bad.any():
+        i = _first_bad(bad)
+        col = "low" if low_bad[i] else "high"
+        raise DataError(f"bar is inconsistent: open {o[i]:g}, high {h[i]:g}, low {lo[i]:g}, close {c[i]:g} (needs "
+                        f"low ≤ open, close ≤ high; {int(bad.sum())} such bar(s))", source=source,
+                        column=names.get(col, col), row=i + 1, value=frame["time"].iloc[i])
+
+
+def check_volume(volume: np.ndarray, *, source: str, column: str, times: pd.DatetimeIndex | None = None) -> None:
+    """Raise DataError at the first volume that is negative or infinite. NaN is "unknown" (mark klines have no
+    volume; the engine then uses the fixed slippage) and is kept."""
+    bad = np.isinf(volume) | (volume < 0)
+    if bad.any():
+        i = _first_bad(bad)
+        v = volume[i]
+        what = f"negative ({v!r})" if v < 0 else f"not finite ({v!r})"
+        raise DataError(f"volume is {what}", source=source, column=column, row=i + 1,
+                        value=None if times is None else times[i])
+
+
 _EPOCH_UNITS = (("s", 1e11), ("ms", 1e14), ("us", 1e17), ("ns", np.inf))
+_NS_PER = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}
+_FIRST, _LAST = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+_OFFSET = re.compile(r"(?:UTC|GMT)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?", re.IGNORECASE)
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{2}|\d{4})(?!\d)")
+
+
+def check_tz(tz: object, *, source: str | None = None) -> str | dt.tzinfo | None:
+    """Validate a time-zone argument before any file is read; return it (``"utc"`` → ``"UTC"``).
+
+    Accepts None, a ``datetime.tzinfo`` or an IANA name (``"UTC"``, ``"Europe/Berlin"``, ``"Etc/GMT-3"``).
+    ``"UTC+3"`` is refused rather than handed on: some parsers read it as a POSIX zone, whose sign is the reverse.
+    """
+    if isinstance(tz, dt.tzinfo):
+        return "UTC" if str(tz) == "UTC" else tz
+    if tz is None:
+        return tz
+    if not isinstance(tz, str):
+        raise DataError(f"tz must be a time-zone name such as 'UTC' or 'Etc/GMT-3', got {tz!r} "
+                        f"({type(tz).__name__})", source=source)
+    if tz.strip().upper() == "UTC":
+        return "UTC"
+    m = _OFFSET.fullmatch(tz.strip())
+    if m:
+        sign, hours, minutes = m.group(1), int(m.group(2)), int(m.group(3) or 0)
+        if minutes == 0 and hours <= 14:
+            etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+            raise DataError(f"tz {tz!r} is an offset, not a time-zone name; for a fixed UTC{sign}{hours} write "
+                            f"tz='{etc}' (the Etc/GMT names invert the sign: '{etc}' is {hours} hour(s) "
+                            f"{'ahead of' if sign == '+' else 'behind'} UTC)", source=source)
+        raise DataError(f"tz {tz!r} is an offset, not a time-zone name; pass "
+                        f"datetime.timezone(datetime.timedelta(hours={sign}{hours}, minutes={sign}{minutes})) "
+                        "or the place's zone name (e.g. 'Asia/Kolkata')", source=source)
+    try:
+        zoneinfo.ZoneInfo(tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        from fundarb.errors import did_you_mean
+
+        hint = did_you_mean(tz, zoneinfo.available_timezones()) if tz.strip() else ""
+        raise DataError(f"unknown time zone {tz!r}{hint}; give an IANA name such as 'UTC', 'Europe/Berlin', "
+                        "or 'Etc/GMT-3' for a fixed UTC+3", source=source) from None
+    return tz
+
+
+def _epoch(ser: pd.Series, *, source: str, column: str) -> pd.DatetimeIndex:
+    arr = ser.to_numpy(dtype=np.float64)
+    if np.isnan(arr).any():
+        i = _first_bad(np.isnan(arr))
+        raise DataError("timestamp is missing", source=source, column=column, row=i + 1)
+    units = np.searchsorted([lim for _, lim in _EPOCH_UNITS[:-1]], np.abs(arr), side="right")
+    if len(units) and (units != units[0]).any():
+        i = _first_bad(units != units[0])
+        names = [u for u, _ in _EPOCH_UNITS]
+        raise DataError(f"epoch timestamp {ser.iloc[i]} is in {names[units[i]]}, but row 1 is in "
+                        f"{names[units[0]]}; one unit per file", source=source, column=column, row=i + 1)
+    unit = _EPOCH_UNITS[int(units[0])][0] if len(units) else "ms"
+    ns = arr * _NS_PER[unit]
+    out = (ns < _FIRST.value) | (ns > _LAST.value)
+    if out.any():
+        i = _first_bad(out)
+        years = 1970 + arr[i] * _NS_PER[unit] / 1e9 / 31_556_952
+        raise DataError(f"epoch timestamp {ser.iloc[i]} read as {unit} is around year {years:.0f}, outside what "
+                        f"pandas can represent ({_FIRST:%Y-%m-%d} → {_LAST:%Y-%m-%d}); is the column in another "
+                        "unit?", source=source, column=column, row=i + 1)
+    return pd.DatetimeIndex(pd.to_datetime(ser.astype(np.int64), unit=unit, utc=True)).as_unit("ns")
+
+
+def _day_month(ser: pd.Series, *, source: str, column: str, dayfirst: bool | None) -> None:
+    """Refuse to guess whether ``01/02/2024`` is 1 February or 2 January."""
+    parts = ser.astype(str).str.extract(_DAY_MONTH)
+    hit = parts[0].notna().to_numpy()
+    if not hit.any():
+        return
+    a = pd.to_numeric(parts[0], errors="coerce").to_numpy()
+    b = pd.to_numeric(parts[1], errors="coerce").to_numpy()
+    if dayfirst is None:
+        i = _first_bad(hit)
+        raise DataError(f"date '{ser.iloc[i]}' could be day-first or month-first; pass dayfirst=True or False "
+                        "(or format=, e.g. '%d/%m/%Y %H:%M')", source=source, column=column, row=i + 1)
+    wrong = hit & ((b > 12) if dayfirst else (a > 12))
+    if wrong.any():
+        i = _first_bad(wrong)
+        raise DataError(f"date '{ser.iloc[i]}' is not {'day' if dayfirst else 'month'}-first as "
+                        f"dayfirst={dayfirst} says", source=source, column=column, row=i + 1)
+
+
+def _localize(idx: pd.DatetimeIndex, ser: pd.Series, tz: str | dt.tzinfo, *, source: str,
+              column: str) -> pd.DatetimeIndex:
+    out = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    if not out.isna().any():
+        return out
+    try:  # a repeated hour at a fall-back is resolved by the rows' own order when it can be
+        inferred = idx.tz_localize(tz, ambiguous="infer", nonexistent="NaT")
+        if not inferred.isna().any() and (np.diff(inferred.asi8) >= 0).all():
+            return inferred
+    except (ValueError, TypeError):
+        pass
+    i = _first_bad(np.asarray(out.isna()))
+    raise DataError(f"local time '{ser.iloc[i]}' is ambiguous or does not exist in {tz} (a clock change) and "
+                    "the rows' order does not resolve it; give the data in UTC or a fixed-offset zone",
+                    source=source, column=column, row=i + 1)
 
 
 def to_utc(
@@ -141,51 +289,40 @@ def to_utc(
     *,
     source: str,
     column: str,
-    tz: str | None = None,
+    tz: str | dt.tzinfo | None = None,
+    dayfirst: bool | None = None,
+    format: str | None = None,
 ) -> pd.DatetimeIndex:
     """Parse timestamps to a UTC DatetimeIndex.
 
     Integers are epoch times whose unit (s, ms, us, ns) is inferred from their magnitude; strings and
     datetimes are parsed. Naive times need ``tz`` (the time zone they are written in, e.g. ``"UTC"`` or
-    ``"Etc/GMT-3"`` for UTC+3); guessing it would be a silent error.
+    ``"Etc/GMT-3"`` for UTC+3); guessing it would be a silent error. Dates written ``dd/mm/yyyy`` or
+    ``mm/dd/yyyy`` need ``dayfirst`` (or ``format``): the order is never guessed.
     """
+    tz = check_tz(tz, source=source)
     ser = pd.Series(values)
+    if ser.dtype.kind == "b":
+        raise DataError("column holds booleans, not timestamps", source=source, column=column)
     if ser.dtype.kind in "iuf":
-        arr = ser.to_numpy(dtype=np.float64)
-        if np.isnan(arr).any():
-            i = _first_bad(np.isnan(arr))
-            raise DataError("timestamp is missing", source=source, column=column, row=i + 1)
-        units = np.searchsorted([lim for _, lim in _EPOCH_UNITS[:-1]], np.abs(arr), side="right")
-        if len(units) and (units != units[0]).any():
-            i = _first_bad(units != units[0])
-            names = [u for u, _ in _EPOCH_UNITS]
-            raise DataError(f"epoch timestamp {ser.iloc[i]} is in {names[units[i]]}, but row 1 is in "
-                            f"{names[units[0]]}; one unit per file", source=source, column=column, row=i + 1)
-        unit = _EPOCH_UNITS[int(units[0])][0] if len(units) else "ms"
-        idx = pd.DatetimeIndex(pd.to_datetime(ser.astype(np.int64), unit=unit, utc=True))
-        if tz not in (None, "UTC", "utc"):
+        idx = _epoch(ser, source=source, column=column)
+        if tz not in (None, "UTC"):
             raise DataError(f"epoch timestamps are UTC by definition; tz={tz!r} does not apply",
                             source=source, column=column)
         return idx
     if ser.dtype.kind == "M" and getattr(ser.dt, "tz", None) is not None:
-        return pd.DatetimeIndex(ser).tz_convert("UTC")
-    try:
-        parsed = pd.to_datetime(ser, utc=False, format="mixed") if ser.dtype.kind != "M" else ser
-    except (ValueError, TypeError):
-        coerced = pd.to_datetime(ser, errors="coerce", format="mixed", utc=True)
-        bad = coerced.isna().to_numpy() & ser.notna().to_numpy()
+        return _in_range(pd.DatetimeIndex(ser).tz_convert("UTC"), ser, source=source, column=column)
+    if format is not None:
+        parsed = pd.to_datetime(ser, format=format, errors="coerce", utc=False)
+        bad = parsed.isna().to_numpy() & ser.notna().to_numpy()
         if bad.any():
             i = _first_bad(bad)
-            raise DataError(f"value '{ser.iloc[i]}' is not a timestamp", source=source, column=column,
-                            row=i + 1) from None
-        # every value parses, but with different UTC offsets: fine when each carries its own offset
-        text = ser.astype(str)
-        has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})\s*$", regex=True).to_numpy()
-        if not has_zone.all():
-            i = _first_bad(~has_zone)
-            raise DataError(f"value '{ser.iloc[i]}' has no UTC offset while others do", source=source,
-                            column=column, row=i + 1) from None
-        parsed = coerced
+            raise DataError(f"value '{ser.iloc[i]}' does not match format {format!r}", source=source,
+                            column=column, row=i + 1)
+    else:
+        if ser.dtype.kind != "M":
+            _day_month(ser, source=source, column=column, dayfirst=dayfirst)
+        parsed = _parse_mixed(ser, source=source, column=column, dayfirst=bool(dayfirst))
     if parsed.isna().any():
         i = _first_bad(parsed.isna().to_numpy())
         raise DataError("timestamp is missing", source=source, column=column, row=i + 1)
@@ -197,12 +334,42 @@ def to_utc(
                 "(e.g. tz='UTC', or tz='Etc/GMT-3' for UTC+3)",
                 source=source, column=column, row=1, value=idx[0],
             )
-        idx = idx.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-        if idx.isna().any():
-            i = _first_bad(np.asarray(idx.isna()))
-            raise DataError(f"local time '{ser.iloc[i]}' is ambiguous or does not exist in {tz} (a clock change); "
-                            "give the data in UTC or a fixed-offset zone", source=source, column=column, row=i + 1)
-    return idx.tz_convert("UTC")
+        idx = _localize(idx, ser, tz, source=source, column=column)
+    return _in_range(idx.tz_convert("UTC"), ser, source=source, column=column)
+
+
+def _parse_mixed(ser: pd.Series, *, source: str, column: str, dayfirst: bool) -> pd.Series:
+    if ser.dtype.kind == "M":
+        return ser
+    try:
+        return pd.to_datetime(ser, utc=False, format="mixed", dayfirst=dayfirst)
+    except (ValueError, TypeError, OverflowError):
+        coerced = pd.to_datetime(ser, errors="coerce", format="mixed", utc=True, dayfirst=dayfirst)
+        bad = coerced.isna().to_numpy() & ser.notna().to_numpy()
+        if bad.any():
+            i = _first_bad(bad)
+            raise DataError(f"value '{ser.iloc[i]}' is not a timestamp (or is outside what pandas can represent)",
+                            source=source, column=column, row=i + 1) from None
+        # every value parses, but with different UTC offsets: fine when each carries its own offset
+        text = ser.astype(str)
+        has_zone = text.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})\s*$", regex=True).to_numpy()
+        if not has_zone.all():
+            i = _first_bad(~has_zone)
+            raise DataError(f"value '{ser.iloc[i]}' has no UTC offset while others do", source=source,
+                            column=column, row=i + 1) from None
+        return coerced
+
+
+def _in_range(idx: pd.DatetimeIndex, ser: pd.Series, *, source: str, column: str) -> pd.DatetimeIndex:
+    """The index in nanoseconds (as every later step uses), or DataError at the first time it cannot hold."""
+    if idx.unit == "ns":
+        return idx
+    bad = np.asarray((idx < _FIRST) | (idx > _LAST))
+    if bad.any():
+        i = _first_bad(bad)
+        raise DataError(f"time '{ser.iloc[i]}' is outside what pandas can represent ({_FIRST:%Y-%m-%d} → "
+                        f"{_LAST:%Y-%m-%d})", source=source, column=column, row=i + 1)
+    return idx.as_unit("ns")
 
 
 def clean_time_index(

@@ -39,41 +39,112 @@ MODES = ("detail", "sweep")
 def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
     """Directions to hold after each bar's open, as an int8 DataFrame aligned to ``market``.
 
-    ``positions`` is an int (every symbol, every bar), a Series (one symbol, or a constant per symbol when
-    indexed by symbol), or a DataFrame (bars × symbols). Values must be −1, 0 or +1; NaN means 0.
+    ``positions`` is an int (every symbol, every bar), a Series (one symbol by bar time, or a constant per symbol
+    when indexed by symbol), or a DataFrame (bars × symbols). Values must be −1, 0 or +1 (booleans are refused);
+    NaN means 0. A time index must be exactly ``market.index`` and the symbols exactly ``market.symbols``:
+    anything else (naive, shifted, partial, a RangeIndex, a symbol missing) is a ConfigError saying how it
+    differs, never a silent reindex to flat.
     """
     idx, cols = market.index, list(market.symbols)
+    if isinstance(positions, bool | np.bool_):
+        raise ConfigError(f"positions must be -1, 0 or +1, got the boolean {positions!r}")
     if isinstance(positions, int | np.integer):
         frame = pd.DataFrame(int(positions), index=idx, columns=cols)
     elif isinstance(positions, pd.Series):
-        if isinstance(positions.index, pd.DatetimeIndex):
+        if isinstance(positions.index, pd.DatetimeIndex) or not _by_symbol(positions.index):
             if len(cols) != 1:
-                raise ConfigError(f"a position Series is for one symbol; the market has {cols}: pass a DataFrame")
-            frame = positions.reindex(idx).to_frame(cols[0])
+                raise ConfigError(f"a position Series by time is for one symbol; the market has {cols}: pass a "
+                                  "DataFrame (bars × symbols) or a Series indexed by symbol")
+            _same_bars("positions", positions.index, idx)
+            frame = positions.to_frame(cols[0])
+            frame.index = idx
         else:
+            _same_symbols("positions", positions.index, cols)
             frame = pd.DataFrame({c: positions[c] for c in cols}, index=idx)
-    elif (isinstance(positions, pd.DataFrame) and positions.shape == (len(idx), len(cols))
-          and all(dt == np.int8 for dt in positions.dtypes) and positions.index.equals(idx)
-          and list(positions.columns) == cols):
-        vals8 = positions.to_numpy()
-        if ((vals8 < -1) | (vals8 > 1)).any():
-            i, j = np.argwhere((vals8 < -1) | (vals8 > 1))[0]
-            raise ConfigError(f"positions must be -1, 0 or +1; got {vals8[i, j]!r} at {idx[i]}, column {cols[j]!r}")
-        return positions
     elif isinstance(positions, pd.DataFrame):
-        missing = [c for c in cols if c not in positions.columns]
-        if missing:
-            raise ConfigError(f"positions have no column for {missing}{did_you_mean(missing[0], positions.columns)}")
-        frame = positions.reindex(index=idx)[cols]
+        _same_symbols("positions", positions.columns, cols)
+        _same_bars("positions", positions.index, idx)
+        if (positions.shape == (len(idx), len(cols)) and all(dt == np.int8 for dt in positions.dtypes)
+                and list(positions.columns) == cols and positions.index.equals(idx)):
+            vals8 = positions.to_numpy()
+            if ((vals8 < -1) | (vals8 > 1)).any():
+                i, j = np.argwhere((vals8 < -1) | (vals8 > 1))[0]
+                raise ConfigError(f"positions must be -1, 0 or +1; got {vals8[i, j]!r} at {idx[i]}, "
+                                  f"column {cols[j]!r}")
+            return positions
+        frame = positions[cols].set_axis(idx, axis=0)
     else:
-        raise ConfigError("strategy must be a position int/Series/DataFrame or an object with .targets(market, costs)")
-    vals = frame.to_numpy(dtype=np.float64)
+        raise ConfigError("strategy must be a position int/Series/DataFrame or an object with "
+                          ".targets(market, costs), "
+                          f"got {type(positions).__name__}")
+    vals = _numbers("positions", frame, idx, cols)
     vals = np.where(np.isnan(vals), 0.0, vals)
     bad = ~np.isin(vals, (-1.0, 0.0, 1.0))
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ConfigError(f"positions must be -1, 0 or +1; got {vals[i, j]!r} at {idx[i]}, column {cols[j]!r}")
     return pd.DataFrame(vals.astype(np.int8), index=idx, columns=cols)
+
+
+def _by_symbol(index: pd.Index) -> bool:
+    return len(index) > 0 and all(isinstance(v, str) for v in index)
+
+
+def _same_symbols(what: str, got: pd.Index, cols: list[str]) -> None:
+    missing = [c for c in cols if c not in got]
+    if missing:
+        raise ConfigError(f"{what} have no column for {missing}{did_you_mean(missing[0], map(str, got))}; the market's "
+                          f"symbols are {cols}")
+    extra = [c for c in got if c not in cols]
+    if extra:
+        raise ConfigError(f"{what} have column(s) {extra} that are not symbols of the market ({cols})")
+    if got.has_duplicates:
+        raise ConfigError(f"{what} name a symbol twice: {list(got[got.duplicated()])}")
+
+
+def _same_bars(what: str, got: pd.Index, idx: pd.DatetimeIndex) -> None:
+    """ConfigError saying how ``got`` differs from the market's bar times, unless it is the same."""
+    if not isinstance(got, pd.DatetimeIndex):
+        raise ConfigError(f"{what} are indexed by a {type(got).__name__} ({list(got[:3])}…), not by the market's "
+                          "bar times; build them on market.index")
+    if got.tz is None:
+        raise ConfigError(f"{what} have a naive index (no time zone); the market's bars are UTC: use "
+                          ".tz_localize('UTC') if the times are UTC")
+    g = got.tz_convert("UTC").as_unit("ns").asi8
+    w = idx.as_unit("ns").asi8
+    if len(g) == len(w) and (g == w).all():
+        return
+    if len(g) == len(w) and len(g) and (g - w == g[0] - w[0]).all():
+        raise ConfigError(f"{what} are shifted by {pd.Timedelta(int(g[0] - w[0]))} from the market's bars "
+                          f"(first {got[0]} vs {idx[0]})")
+    if pd.Index(g).has_duplicates:
+        raise ConfigError(f"{what} have duplicate times, e.g. {got[pd.Index(g).duplicated()][0]}")
+    outside = ~np.isin(g, w)
+    if outside.any():
+        raise ConfigError(f"{what} have {int(outside.sum())} time(s) that are not bars of the market (first "
+                          f"{got[np.flatnonzero(outside)[0]]}; the market is {idx[0]} → {idx[-1]} every "
+                          f"{pd.Timedelta(int(w[1] - w[0])) if len(w) > 1 else 'bar'}): select them with "
+                          ".loc[market.index]")
+    absent = ~np.isin(w, g)
+    if absent.any():
+        raise ConfigError(f"{what} cover {len(w) - int(absent.sum())} of the market's {len(w)} bars (first missing "
+                          f"{idx[np.flatnonzero(absent)[0]]}); give every bar (0 for flat)")
+    raise ConfigError(f"{what} are not in the market's bar order; sort them (.sort_index())")
+
+
+def _numbers(what: str, frame: pd.DataFrame, idx: pd.DatetimeIndex, cols: list[str]) -> np.ndarray:
+    """The frame as float64; booleans and text are ConfigErrors naming the first such cell."""
+    for j, c in enumerate(cols):
+        col = frame[c]
+        if col.dtype.kind == "b" or (col.dtype.kind == "O" and col.map(lambda v: isinstance(v, bool | np.bool_)).any()):
+            raise ConfigError(f"{what} must be numbers; column {c!r} holds booleans (True/False)")
+        if col.dtype.kind not in "iuf":
+            num = pd.to_numeric(col, errors="coerce")
+            bad = num.isna().to_numpy() & col.notna().to_numpy()
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ConfigError(f"{what} must be numbers; got {col.iloc[i]!r} at {idx[i]}, column {cols[j]!r}")
+    return frame.to_numpy(dtype=np.float64)
 
 
 def _as_values(name: str, v: Any) -> list[Any]:
@@ -147,13 +218,19 @@ def _weights_frame(market: MarketData, weights: Any) -> pd.DataFrame:
                               f"{did_you_mean(weights, ['equal'])}")
         return pd.DataFrame(1.0 / len(cols), index=idx, columns=cols)
     if isinstance(weights, pd.Series) and not isinstance(weights.index, pd.DatetimeIndex):
-        frame = pd.DataFrame({c: float(weights.get(c, 0.0)) for c in cols}, index=idx)
+        _same_symbols("weights", weights.index, cols)
+        frame = pd.DataFrame({c: weights[c] for c in cols}, index=idx)
     elif isinstance(weights, pd.DataFrame):
-        frame = weights.reindex(index=idx, columns=cols)
+        _same_symbols("weights", weights.columns, cols)
+        _same_bars("weights", weights.index, idx)
+        frame = weights[cols].set_axis(idx, axis=0)
     else:
         raise ConfigError("weights must be 'equal', a Series indexed by symbol, or a DataFrame (bars × symbols)")
-    vals = frame.to_numpy(dtype=np.float64)
-    vals = np.where(np.isnan(vals), 0.0, vals)
+    vals = _numbers("weights", frame, idx, cols)
+    if not np.isfinite(vals).all():
+        i, j = np.argwhere(~np.isfinite(vals))[0]
+        raise ConfigError(f"weights must be finite numbers (write 0 for none); got {vals[i, j]!r} at {idx[i]}, "
+                          f"column {cols[j]!r}")
     if (vals < 0).any() or (vals.sum(axis=1) > 1 + 1e-9).any():
         i = int(np.flatnonzero((vals < 0).any(axis=1) | (vals.sum(axis=1) > 1 + 1e-9))[0])
         raise ConfigError(f"weights must be ≥ 0 and sum to at most 1 per bar; at {idx[i]} they are {vals[i].tolist()}")
