@@ -18,6 +18,7 @@ import numpy as np
 from fundarb.engine.rules import (
     cost_reserved_qty_nb,
     cushion_nb,
+    maintenance_nb,
     rebalance_due_nb,
     spot_level_due_nb,
     trade_costs_nb,
@@ -93,6 +94,12 @@ def _record(rec, n, member, t, kind, a, b, sp, pp, da, db, fees, spread, slip, l
     return n + 1
 
 
+@nb.njit(cache=True, inline="always")
+def tier_table_nb(tiers, tier_start, tier_len, m):  # pragma: no cover
+    """Member ``m``'s tier table, a slice of the stacked ``tiers``."""
+    return tiers[tier_start[m]:tier_start[m] + tier_len[m]]
+
+
 @nb.njit(cache=True)
 def _cross_lambda(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pragma: no cover
     """Fraction λ of the way from the open to the adverse extremes at which a cross account hits maintenance.
@@ -109,7 +116,7 @@ def _cross_lambda(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pr
         for i in range(n):
             if b[i] == 0.0:
                 continue  # a member in a gap has adv == mo: constant at its last known mark
-            tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+            tl = tier_table_nb(tiers, tier_start, tier_len, m0 + i)
             q = abs(b[i])
             m_at = mo[i] + lam * (adv[i] - mo[i])
             k = tier_of(tl, q * m_at)
@@ -145,7 +152,7 @@ def _account_cushion(mbi, b, entry, mark, tiers, tier_start, tier_len, m0):  # p
     for i in range(b.shape[0]):
         c += mbi[i]
         if b[i] != 0.0:
-            tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+            tl = tier_table_nb(tiers, tier_start, tier_len, m0 + i)
             c += cushion_nb(0.0, b[i], entry[i], mark[i], tl)
     return c
 
@@ -167,7 +174,7 @@ def _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, t
         else:
             for i in range(n):
                 if b[i] != 0.0:
-                    tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
+                    tl = tier_table_nb(tiers, tier_start, tier_len, m0 + i)
                     reb_due[i] = rebalance_due_nb(cushion_nb(mbi[i], b[i], entry[i], last_m[i], tl), c0[i], reb_at)
     if np.isfinite(spot_reb):
         assets = cash
@@ -230,6 +237,419 @@ def _liquidate_cross(lam, mbi, b, entry, a, mo, adv, last_m, lock, lock_bar, ree
     return rec_n
 
 
+@nb.njit(cache=True, inline="always")
+def count_liquidation_nb(st, t):  # pragma: no cover
+    """Count one liquidation event of the group at bar ``t`` in the statistics state ``st``."""
+    st[T_N_LIQ] += 1.0
+    if st[T_FIRST_LIQ] < 0.0:
+        st[T_FIRST_LIQ] = t
+
+
+@nb.njit(cache=True)
+def mark_to_open_nb(t, m0, mem_sym, spot_open, perp_open, mark_open, a, b, last_s, last_m, gap, act_s, act_p,
+                    comp, first, last):  # pragma: no cover
+    """Prices at the open: the move from the last close is PnL of what is held. Returns whether any pair trades."""
+    any_open = False
+    for i in range(b.shape[0]):
+        s = mem_sym[m0 + i]
+        so = spot_open[t, s]
+        po = perp_open[t, s]
+        mo = mark_open[t, s]
+        act_s[i] = np.isfinite(so)
+        act_p[i] = np.isfinite(mo)
+        gap[i] = not (act_s[i] and np.isfinite(po) and act_p[i])
+        if not gap[i]:
+            any_open = True
+            if first[i] < 0.0:
+                first[i] = t
+            last[i] = t
+            if a[i] != 0.0:
+                comp[i, SPOT_PNL] += a[i] * (so - last_s[i])
+            if b[i] != 0.0:
+                comp[i, PERP_PNL] += b[i] * (mo - last_m[i])
+            last_s[i] = so
+            last_m[i] = mo
+    return any_open
+
+
+@nb.njit(cache=True, inline="always")
+def funding_cash_nb(b, mark, rate):  # pragma: no cover
+    """DESIGN §4 funding: the perp ``b = s·q`` receives ``−s·q·m·r`` (shorts are paid when ``r > 0``)."""
+    return -b * mark * rate
+
+
+@nb.njit(cache=True)
+def settle_funding_nb(t, m0, mem_sym, funding, mark_open, b, last_m, mbi, comp):  # pragma: no cover
+    """DESIGN §2 step 1: funding on the position held coming into the bar, into that perp's margin."""
+    for i in range(b.shape[0]):
+        r = funding[t, mem_sym[m0 + i]]
+        if b[i] != 0.0 and np.isfinite(r):
+            fm = mark_open[t, mem_sym[m0 + i]]
+            if not np.isfinite(fm):
+                fm = last_m[i]
+            f = funding_cash_nb(b[i], fm, r)
+            mbi[i] += f
+            comp[i, FUNDING] += f
+
+
+@nb.njit(cache=True, inline="always")
+def held_direction_nb(a, b):  # pragma: no cover
+    """Direction of a held pair: +1 carry (long spot / short perp), −1 reverse, 0 flat (from either leg)."""
+    if a > 0.0:
+        return 1
+    if a < 0.0:
+        return -1
+    if b < 0.0:
+        return 1
+    if b > 0.0:
+        return -1
+    return 0
+
+
+@nb.njit(cache=True)
+def equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m):  # pragma: no cover
+    """The group's equity at the open prices, ``E`` of DESIGN §3 sizing."""
+    eq = cash
+    for j in range(b.shape[0]):
+        if a[j] != 0.0:
+            eq += a[j] * last_s[j]
+        if b[j] != 0.0:
+            eq += b[j] * (last_m[j] - entry[j])
+        eq += mbi[j]
+    return eq
+
+
+@nb.njit(cache=True)
+def trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi, comp, cash, L, p):  # pragma: no cover
+    """Fill member ``i`` to ``(eff·q, −eff·q)`` at the open (DESIGN §3 execution, §4 costs).
+
+    The perp's margin is set to ``N/L`` (a free transfer from cash) and then pays the perp's costs; a closed
+    perp pays its costs and its whole margin moves to cash. Returns ``(cash, da, db, fees, spread, slippage)``.
+    """
+    a2 = eff * q
+    b2 = -eff * q
+    da = a2 - a[i]
+    db = b2 - b[i]
+    if db != 0.0:
+        mbi[i] += b[i] * (po - entry[i])
+        comp[i, PERP_PNL] += db * (mo - po)
+        b[i] = b2
+        entry[i] = po if b2 != 0.0 else 0.0
+    if da != 0.0:
+        cash -= da * so
+        a[i] = a2
+    fee_s, fee_p, spr_s, spr_p, slp_s, slp_p = trade_costs_nb(
+        da, db, so, po, vs, vp, p[P_SPOT_FEE], p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
+    cash -= fee_s + spr_s + slp_s
+    if b[i] != 0.0:
+        alloc = q * so / L
+        cash += mbi[i] - alloc
+        mbi[i] = alloc - (fee_p + spr_p + slp_p)
+    else:
+        cash += mbi[i] - (fee_p + spr_p + slp_p)
+        mbi[i] = 0.0
+    comp[i, FEES] += fee_s + fee_p
+    comp[i, SPREAD] += spr_s + spr_p
+    comp[i, SLIPPAGE] += slp_s + slp_p
+    return cash, da, db, fee_s + fee_p, spr_s + spr_p, slp_s + slp_p
+
+
+@nb.njit(cache=True)
+def execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open, spot_vol, perp_vol, target,
+                      weight, tiers, tier_start, tier_len, p, s_, cash, detail, rec, rec_n):  # pragma: no cover
+    """DESIGN §2 step 2: execution at the open — entries, exits, flips, rebalances and re-entries.
+
+    ``s_`` is the tuple of member-state arrays built in :func:`_group`. Returns ``(cash, rec_n, perp_traded)``.
+    """
+    a, b, entry, mbi, c0, w_held, lock, lock_bar, reent, since, reb_due, last_s, last_m, gap, comp, n_tr = s_
+    L = p[P_LEVERAGE]
+    Ls = p[P_SPOT_LEVERAGE]
+    after = int(p[P_AFTER_LIQ])
+    cross = p[P_CROSS] > 0.5
+    reb_every = p[P_REBALANCE_EVERY]
+    eq_open = np.nan
+    perp_traded = False
+    for i in range(b.shape[0]):
+        tg = target[t, mem_tgt[m0 + i]]
+        wt = weight[t, mem_tgt[m0 + i]]
+        if lock[i] != 0 and tg != lock[i]:
+            lock[i] = 0
+            lock_bar[i] = -1.0
+        d = held_direction_nb(a[i], b[i])
+        eff = tg
+        if lock[i] != 0:
+            eff = d if after == AFTER_HOLD else 0
+        if eff != 0 and not wt > 0.0:
+            eff = 0
+        if gap[i]:
+            continue
+        reenter = reent[i] != 0 and eff == reent[i]
+        reent[i] = 0
+        periodic = reb_every > 0.0 and since[i] >= reb_every
+        reb = reenter
+        if d != 0 and a[i] != 0.0 and b[i] != 0.0 and eff == d:
+            if reb_due[i] or periodic:
+                reb = True
+            if lock[i] == 0 and wt != w_held[i]:
+                reb = True
+        if eff == d and not reb:
+            continue
+        if reenter:
+            kind = KIND_REENTRY
+        elif eff == 0:
+            kind = KIND_CLOSE_LEG if lock[i] != 0 else KIND_EXIT
+        elif d == 0:
+            kind = KIND_ENTRY
+        elif eff != d:
+            kind = KIND_FLIP
+        elif reb_due[i] or periodic:
+            kind = KIND_REBALANCE
+        else:
+            kind = KIND_RESIZE
+        if np.isnan(eq_open):
+            eq_open = equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m)
+        s = mem_sym[m0 + i]
+        so = spot_open[t, s]
+        po = perp_open[t, s]
+        mo = mark_open[t, s]
+        vs = spot_vol[t - 1, s] if t > 0 else np.nan
+        vp = perp_vol[t - 1, s] if t > 0 else np.nan
+        q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
+                                 p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
+        if eff * q == a[i] and -eff * q == b[i]:
+            since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
+            if b[i] != 0.0:
+                perp_traded = True
+                c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
+            continue
+        if reenter and q == 0.0:
+            kind = KIND_EXIT
+        cash, da, db, fees, spread, slip = trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi,
+                                                               comp, cash, L, p)
+        if db != 0.0:
+            perp_traded = True
+        if b[i] != 0.0 and not cross:
+            c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
+        n_tr[i] += 1.0
+        since[i] = 0
+        w_held[i] = wt if eff != 0 else 0.0
+        if detail:
+            rec_n = _record(rec, rec_n, m0 + i, t, kind, a[i], b[i], so, po, da, db, fees, spread, slip, 0.0,
+                            eq_open)
+    return cash, rec_n, perp_traded
+
+
+@nb.njit(cache=True)
+def perp_extremes_nb(t, m0, mem_sym, mark_open, mark_high, mark_low, mark_close, b, act_p, last_m, mo_,
+                     adv):  # pragma: no cover
+    """Each perp's mark at the open ``mo_`` and at its adverse intrabar extreme ``adv`` (high for a short)."""
+    for i in range(b.shape[0]):
+        s = mem_sym[m0 + i]
+        mo_[i] = mark_open[t, s] if act_p[i] else last_m[i]
+        adv[i] = mo_[i]
+        if b[i] != 0.0 and act_p[i]:
+            mc = mark_close[t, s]
+            if not np.isfinite(mc):
+                mc = last_m[i]
+            x = mark_high[t, s] if b[i] < 0.0 else mark_low[t, s]
+            adv[i] = x if np.isfinite(x) else mc
+
+
+@nb.njit(cache=True)
+def liquidate_isolated_nb(i, t, tl, b, entry, mbi, a, mo_, adv, last_m, comp, lock, lock_bar, reent, n_lq, after,
+                          loss_margin, liq_fee, m0, detail, rec, rec_n):  # pragma: no cover
+    """DESIGN §5 isolated liquidation of member ``i``'s perp if its margin falls to maintenance at ``adv``.
+
+    Fills at the liquidation price (or the open if it gapped through), pays the liquidation fee, sends any
+    shortfall to the insurance fund and (``"margin"``) the rest of the margin too. Returns ``(freed, rec_n)``:
+    the margin left to move to cash, ``−1`` if not liquidated.
+    """
+    if not mbi[i] + b[i] * (adv[i] - entry[i]) <= maintenance_nb(tl, abs(b[i]), adv[i]):
+        return -1.0, rec_n
+    q = abs(b[i])
+    px = liq_price_mark(tl, b[i], entry[i], mbi[i])
+    if (b[i] < 0.0 and mo_[i] >= px) or (b[i] > 0.0 and mo_[i] <= px):
+        px = mo_[i]
+    comp[i, PERP_PNL] += b[i] * (px - last_m[i])
+    mbi[i] += b[i] * (px - entry[i])
+    lf = liq_fee * q * px
+    mbi[i] -= lf
+    if mbi[i] < 0.0:
+        comp[i, INSURANCE] += -mbi[i]
+        mbi[i] = 0.0
+    if loss_margin:
+        lf += mbi[i]  # the rest of the isolated margin goes to the insurance fund
+        mbi[i] = 0.0
+    comp[i, LIQ_FEES] += lf
+    b_before = b[i]
+    _after_liquidation(i, 1 if b[i] < 0.0 else -1, t, after, lock, lock_bar, reent)
+    b[i] = 0.0
+    entry[i] = 0.0
+    freed = mbi[i]
+    mbi[i] = 0.0
+    n_lq[i] += 1.0
+    if detail:
+        rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_PERP, a[i], 0.0, np.nan, px, 0.0, -b_before, 0.0, 0.0,
+                        0.0, lf, np.nan)
+    return freed, rec_n
+
+
+@nb.njit(cache=True)
+def spot_extremes_nb(t, m0, mem_sym, spot_open, spot_high, spot_low, spot_close, a, act_s, last_s, so_,
+                     adv):  # pragma: no cover
+    """Each spot leg's price at the open ``so_`` and at its adverse intrabar extreme ``adv`` (high for a loan)."""
+    for i in range(a.shape[0]):
+        if a[i] == 0.0:
+            continue
+        s = mem_sym[m0 + i]
+        so_[i] = spot_open[t, s] if act_s[i] else last_s[i]
+        sc = spot_close[t, s]
+        if not np.isfinite(sc):
+            sc = last_s[i]
+        x = spot_high[t, s] if a[i] < 0.0 else spot_low[t, s]
+        adv[i] = x if (np.isfinite(x) and act_s[i]) else (sc if act_s[i] else last_s[i])
+
+
+@nb.njit(cache=True)
+def spot_margin_lambda_nb(cash, a, so_, adv, level):  # pragma: no cover
+    """Fraction λ of the way to the adverse extremes at which ``assets / borrowed`` reaches ``level``; −1 if never.
+
+    ``assets − level·borrowed`` is linear in λ when every spot price moves ``so + λ·(adv − so)``.
+    """
+    a0 = cash
+    slope = 0.0
+    for i in range(a.shape[0]):
+        if a[i] > 0.0:
+            a0 += a[i] * so_[i]
+            slope += a[i] * (adv[i] - so_[i])
+        elif a[i] < 0.0:
+            a0 -= level * (-a[i]) * so_[i]
+            slope -= level * (-a[i]) * (adv[i] - so_[i])
+    if not a0 + slope <= 0.0:
+        return -1.0
+    lam = 0.0
+    if a0 > 0.0 and slope < 0.0:
+        lam = min(-a0 / slope, 1.0)
+    return lam
+
+
+@nb.njit(cache=True)
+def liquidate_spot_nb(lam, a, b, so_, adv, last_s, cash, comp, lock, lock_bar, reent, n_lq, after, liq_fee, t, m0,
+                      detail, rec, rec_n):  # pragma: no cover
+    """DESIGN §5 spot liquidation: every loan of the spot wallet force-repaid at ``so + λ·(adv − so)``.
+
+    Each repayment pays the liquidation fee; a negative wallet is the insurance fund's, shared by notional.
+    Returns ``(cash, rec_n)``.
+    """
+    n = a.shape[0]
+    tot_not = 0.0
+    for i in range(n):
+        if a[i] < 0.0:
+            tot_not += -a[i] * (so_[i] + lam * (adv[i] - so_[i]))
+    lfs = np.zeros(n)
+    pxs = np.zeros(n)
+    for i in range(n):
+        if a[i] < 0.0:
+            px = so_[i] + lam * (adv[i] - so_[i])
+            pxs[i] = px
+            comp[i, SPOT_PNL] += a[i] * (px - last_s[i])
+            cash -= -a[i] * px
+            lfs[i] = liq_fee * (-a[i]) * px
+            cash -= lfs[i]
+            comp[i, LIQ_FEES] += lfs[i]
+    short = -cash if cash < 0.0 else 0.0
+    if cash < 0.0:
+        cash = 0.0
+    for i in range(n):
+        if a[i] < 0.0:
+            comp[i, INSURANCE] += short * ((-a[i]) * pxs[i] / tot_not if tot_not > 0.0 else 1.0)
+            q = -a[i]
+            a[i] = 0.0
+            if lock[i] == 0 and reent[i] == 0:
+                _after_liquidation(i, -1, t, after, lock, lock_bar, reent)
+            n_lq[i] += 1.0
+            if detail:
+                rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_SPOT, 0.0, b[i], pxs[i], np.nan, q, 0.0, 0.0, 0.0,
+                                0.0, lfs[i], np.nan)
+    return cash, rec_n
+
+
+@nb.njit(cache=True, inline="always")
+def accrue_borrow_nb(a, price, rate, bar_hours):  # pragma: no cover
+    """DESIGN §4 borrow: interest ``|a|·p·r·Δh`` on a borrowed spot quantity ``a < 0`` (hourly rate ``r``)."""
+    return -a * price * rate * bar_hours
+
+
+@nb.njit(cache=True)
+def mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, default_rate, bar_hours, a, b, entry, mbi,
+                     last_s, last_m, comp, in_mkt, since, cash):  # pragma: no cover
+    """DESIGN §2 steps 4–5: borrow interest out of cash, then mark every leg at the close.
+
+    Returns ``(cash, equity, held_any)``.
+    """
+    eq = cash
+    held_any = False
+    for i in range(b.shape[0]):
+        s = mem_sym[m0 + i]
+        sc = spot_close[t, s]
+        if not np.isfinite(sc):
+            sc = last_s[i]
+        mc = mark_close[t, s]
+        if not np.isfinite(mc):
+            mc = last_m[i]
+        if a[i] < 0.0:
+            br = borrow_rate[t, s]
+            if not np.isfinite(br):
+                br = default_rate
+            cost = accrue_borrow_nb(a[i], sc, br, bar_hours)
+            cash -= cost
+            eq -= cost
+            comp[i, BORROW] += cost
+        if a[i] != 0.0:
+            comp[i, SPOT_PNL] += a[i] * (sc - last_s[i])
+            eq += a[i] * sc
+        if b[i] != 0.0:
+            comp[i, PERP_PNL] += b[i] * (mc - last_m[i])
+            eq += b[i] * (mc - entry[i])
+        eq += mbi[i]
+        if np.isfinite(sc):
+            last_s[i] = sc
+        if np.isfinite(mc):
+            last_m[i] = mc
+        if a[i] != 0.0 or b[i] != 0.0:
+            in_mkt[i] += 1.0
+            since[i] += 1
+            held_any = True
+    return cash, eq, held_any
+
+
+S_DD_BARS = N_GTOTALS  # the statistics state: gtotals' rows, then the current drawdown's length
+N_STATE = N_GTOTALS + 1
+
+
+@nb.njit(cache=True, inline="always")
+def update_streaming_stats_nb(st, eq):  # pragma: no cover
+    """Fold the close's equity into the streaming statistics ``st`` (returns, drawdown; DESIGN §6)."""
+    prev_eq = st[T_EQUITY]
+    rr = eq / prev_eq - 1.0 if prev_eq != 0.0 else 0.0
+    st[T_SUM_R] += rr
+    st[T_SUM_R2] += rr * rr
+    if rr < 0.0:
+        st[T_SUM_DOWN2] += rr * rr
+    st[T_N_R] += 1.0
+    st[T_EQUITY] = eq
+    if eq >= st[T_PEAK]:
+        st[T_PEAK] = eq
+        st[S_DD_BARS] = 0.0
+    else:
+        st[S_DD_BARS] += 1.0
+        if st[S_DD_BARS] > st[T_MAX_DD_BARS]:
+            st[T_MAX_DD_BARS] = st[S_DD_BARS]
+    dd = eq / st[T_PEAK] - 1.0 if st[T_PEAK] > 0.0 else 0.0
+    if dd < st[T_MAX_DD]:
+        st[T_MAX_DD] = dd
+
+
 @nb.njit(cache=True)
 def _group(
     g, m0, m1, mem_sym, mem_tgt, tier_start, tier_len,
@@ -237,23 +657,16 @@ def _group(
     funding, borrow_rate, spot_vol, perp_vol, target, weight, p, tiers, bar_hours,
     detail, series, gseries, mtotals, gtotals, rec, rec_n,
 ):  # pragma: no cover - compiled
-    """Simulate group ``g`` (members ``m0 … m1-1``). Returns the new trade-log record count.
+    """Simulate group ``g`` (members ``m0 … m1-1``) bar by bar in DESIGN §2's order. Returns the record count.
 
     ``mbi[i]`` is member ``i``'s margin: its isolated wallet, or in cross margin its share of the one futures
     wallet (the wallet is the sum of the shares, engine.md rule 2).
     """
     T = spot_open.shape[0]
     n = m1 - m0
-    capital = p[P_CAPITAL]
-    L = p[P_LEVERAGE]
-    Ls = p[P_SPOT_LEVERAGE]
     after = int(p[P_AFTER_LIQ])
     cross = p[P_CROSS] > 0.5
     loss_margin = p[P_LIQ_LOSS_MARGIN] > 0.5
-    reb_at = p[P_REBALANCE_AT]
-    reb_every = p[P_REBALANCE_EVERY]
-    spot_reb = p[P_SPOT_REB_LEVEL]
-    lvl = p[P_SPOT_LIQ_LEVEL]
 
     a = np.zeros(n)          # signed spot quantity per member
     b = np.zeros(n)          # signed perp quantity per member
@@ -281,182 +694,31 @@ def _group(
     in_mkt = np.zeros(n)
     first = np.full(n, -1.0)
     last = np.full(n, -1.0)
-    cash = capital
-    g_nlq = 0
-    g_first_lq = -1
-    prev_eq = capital
-    sum_r = sum_r2 = sum_d2 = 0.0
-    n_r = 0
-    peak = capital
-    max_dd = 0.0
-    dd_bars = 0
-    max_dd_bars = 0
-    g_first = -1
-    g_last = -1
-    g_in_mkt = 0
+    members = (a, b, entry, mbi, c0, w_held, lock, lock_bar, reent, since, reb_due, last_s, last_m, gap, comp, n_tr)
+    cash = p[P_CAPITAL]
+    st = np.zeros(N_STATE)   # streaming statistics, rows of gtotals
+    st[T_EQUITY] = st[T_PEAK] = cash
+    st[T_FIRST_BAR] = st[T_LAST_BAR] = st[T_FIRST_LIQ] = -1.0
 
     for t in range(T):
-        # ---- prices at the open; the move from the last close is PnL of what is held
-        any_open = False
-        for i in range(n):
-            s = mem_sym[m0 + i]
-            so = spot_open[t, s]
-            po = perp_open[t, s]
-            mo = mark_open[t, s]
-            act_s[i] = np.isfinite(so)
-            act_p[i] = np.isfinite(mo)
-            gap[i] = not (act_s[i] and np.isfinite(po) and act_p[i])
-            if not gap[i]:
-                any_open = True
-                if first[i] < 0.0:
-                    first[i] = t
-                last[i] = t
-                if a[i] != 0.0:
-                    comp[i, SPOT_PNL] += a[i] * (so - last_s[i])
-                if b[i] != 0.0:
-                    comp[i, PERP_PNL] += b[i] * (mo - last_m[i])
-                last_s[i] = so
-                last_m[i] = mo
-        if any_open:
-            if g_first < 0:
-                g_first = t
-            g_last = t
+        if mark_to_open_nb(t, m0, mem_sym, spot_open, perp_open, mark_open, a, b, last_s, last_m, gap, act_s,
+                           act_p, comp, first, last):
+            if st[T_FIRST_BAR] < 0.0:
+                st[T_FIRST_BAR] = t
+            st[T_LAST_BAR] = t
 
-        # ---- (1) funding on the position held coming into the bar, into that perp's margin
-        for i in range(n):
-            r = funding[t, mem_sym[m0 + i]]
-            if b[i] != 0.0 and np.isfinite(r):
-                fm = mark_open[t, mem_sym[m0 + i]]
-                if not np.isfinite(fm):
-                    fm = last_m[i]
-                f = -b[i] * fm * r
-                mbi[i] += f
-                comp[i, FUNDING] += f
+        # (1) funding
+        settle_funding_nb(t, m0, mem_sym, funding, mark_open, b, last_m, mbi, comp)
 
-        # ---- (2) execution at the open
-        eq_open = np.nan
-        perp_traded = False
-        for i in range(n):
-            tg = target[t, mem_tgt[m0 + i]]
-            wt = weight[t, mem_tgt[m0 + i]]
-            if lock[i] != 0 and tg != lock[i]:
-                lock[i] = 0
-                lock_bar[i] = -1.0
-            d = 0
-            if a[i] > 0.0:
-                d = 1
-            elif a[i] < 0.0:
-                d = -1
-            elif b[i] < 0.0:
-                d = 1
-            elif b[i] > 0.0:
-                d = -1
-            eff = tg
-            if lock[i] != 0:
-                eff = d if after == AFTER_HOLD else 0
-            if eff != 0 and not wt > 0.0:
-                eff = 0
-            if gap[i]:
-                continue
-            reenter = reent[i] != 0 and eff == reent[i]
-            reent[i] = 0
-            periodic = reb_every > 0.0 and since[i] >= reb_every
-            reb = reenter
-            if d != 0 and a[i] != 0.0 and b[i] != 0.0 and eff == d:
-                if reb_due[i] or periodic:
-                    reb = True
-                if lock[i] == 0 and wt != w_held[i]:
-                    reb = True
-            if eff == d and not reb:
-                continue
-            if reenter:
-                kind = KIND_REENTRY
-            elif eff == 0:
-                kind = KIND_CLOSE_LEG if lock[i] != 0 else KIND_EXIT
-            elif d == 0:
-                kind = KIND_ENTRY
-            elif eff != d:
-                kind = KIND_FLIP
-            elif reb_due[i] or periodic:
-                kind = KIND_REBALANCE
-            else:
-                kind = KIND_RESIZE
-            if np.isnan(eq_open):
-                eq_open = cash
-                for j in range(n):
-                    if a[j] != 0.0:
-                        eq_open += a[j] * last_s[j]
-                    if b[j] != 0.0:
-                        eq_open += b[j] * (last_m[j] - entry[j])
-                    eq_open += mbi[j]
-            s = mem_sym[m0 + i]
-            so = spot_open[t, s]
-            po = perp_open[t, s]
-            mo = mark_open[t, s]
-            vs = spot_vol[t - 1, s] if t > 0 else np.nan
-            vp = perp_vol[t - 1, s] if t > 0 else np.nan
-            q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
-                                     p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
-            a2 = eff * q
-            b2 = -eff * q
-            da = a2 - a[i]
-            db = b2 - b[i]
-            if da == 0.0 and db == 0.0:
-                since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
-                if b[i] != 0.0:
-                    perp_traded = True
-                    tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
-                    c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tl)
-                continue
-            if reenter and q == 0.0:
-                kind = KIND_EXIT
-            if db != 0.0:
-                mbi[i] += b[i] * (po - entry[i])
-                comp[i, PERP_PNL] += db * (mo - po)
-                b[i] = b2
-                entry[i] = po if b2 != 0.0 else 0.0
-                perp_traded = True
-            if da != 0.0:
-                cash -= da * so
-                a[i] = a2
-            fee_s, fee_p, spr_s, spr_p, slp_s, slp_p = trade_costs_nb(
-                da, db, so, po, vs, vp, p[P_SPOT_FEE], p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
-            cash -= fee_s + spr_s + slp_s
-            if b[i] != 0.0:
-                # this perp's margin is set to N/L (a free transfer), then pays the perp's costs
-                alloc = q * so / L
-                cash += mbi[i] - alloc
-                mbi[i] = alloc - (fee_p + spr_p + slp_p)
-            else:
-                # a closed perp pays its costs, then its whole margin moves to cash
-                cash += mbi[i] - (fee_p + spr_p + slp_p)
-                mbi[i] = 0.0
-            if b[i] != 0.0 and not cross:
-                tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
-                c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tl)
-            comp[i, FEES] += fee_s + fee_p
-            comp[i, SPREAD] += spr_s + spr_p
-            comp[i, SLIPPAGE] += slp_s + slp_p
-            n_tr[i] += 1.0
-            since[i] = 0
-            w_held[i] = wt if eff != 0 else 0.0
-            if detail:
-                rec_n = _record(rec, rec_n, m0 + i, t, kind, a[i], b[i], so, po, da, db, fee_s + fee_p,
-                                spr_s + spr_p, slp_s + slp_p, 0.0, eq_open)
+        # (2) execution at the open
+        cash, rec_n, perp_traded = execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open,
+                                                     spot_vol, perp_vol, target, weight, tiers, tier_start,
+                                                     tier_len, p, members, cash, detail, rec, rec_n)
         if cross and perp_traded:
             c0g = _account_cushion(mbi, b, entry, last_m, tiers, tier_start, tier_len, m0)
 
-        # ---- (3) liquidation at the adverse intrabar extremes: a perp needs only its own mark
-        for i in range(n):
-            s = mem_sym[m0 + i]
-            mo_[i] = mark_open[t, s] if act_p[i] else last_m[i]
-            adv[i] = mo_[i]
-            if b[i] != 0.0 and act_p[i]:
-                mc = mark_close[t, s]
-                if not np.isfinite(mc):
-                    mc = last_m[i]
-                x = mark_high[t, s] if b[i] < 0.0 else mark_low[t, s]
-                adv[i] = x if np.isfinite(x) else mc
+        # (3) liquidation at the adverse intrabar extremes: a perp needs only its own mark
+        perp_extremes_nb(t, m0, mem_sym, mark_open, mark_high, mark_low, mark_close, b, act_p, last_m, mo_, adv)
         if cross:
             any_perp = False
             for i in range(n):
@@ -474,180 +736,45 @@ def _group(
                     for i in range(n):
                         cash += mbi[i]
                         mbi[i] = 0.0
-                    g_nlq += 1
-                    if g_first_lq < 0:
-                        g_first_lq = t
+                    count_liquidation_nb(st, t)
         else:
             for i in range(n):
-                if b[i] == 0.0 or not act_p[i]:
-                    continue
-                tl = tiers[tier_start[m0 + i]:tier_start[m0 + i] + tier_len[m0 + i]]
-                q = abs(b[i])
-                k = tier_of(tl, q * adv[i])
-                if mbi[i] + b[i] * (adv[i] - entry[i]) <= q * adv[i] * tl[k, 2] - tl[k, 3]:
-                    px = liq_price_mark(tl, b[i], entry[i], mbi[i])
-                    if (b[i] < 0.0 and mo_[i] >= px) or (b[i] > 0.0 and mo_[i] <= px):
-                        px = mo_[i]
-                    comp[i, PERP_PNL] += b[i] * (px - last_m[i])
-                    mbi[i] += b[i] * (px - entry[i])
-                    lf = p[P_LIQ_FEE] * q * px
-                    mbi[i] -= lf
-                    if mbi[i] < 0.0:
-                        comp[i, INSURANCE] += -mbi[i]
-                        mbi[i] = 0.0
-                    if loss_margin:
-                        lf += mbi[i]  # the rest of the isolated margin goes to the insurance fund
-                        mbi[i] = 0.0
-                    comp[i, LIQ_FEES] += lf
-                    b_before = b[i]
-                    _after_liquidation(i, 1 if b[i] < 0.0 else -1, t, after, lock, lock_bar, reent)
-                    b[i] = 0.0
-                    entry[i] = 0.0
-                    cash += mbi[i]
-                    mbi[i] = 0.0
-                    n_lq[i] += 1.0
-                    g_nlq += 1
-                    if g_first_lq < 0:
-                        g_first_lq = t
-                    if detail:
-                        rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_PERP, a[i], 0.0, np.nan, px, 0.0,
-                                        -b_before, 0.0, 0.0, 0.0, lf, np.nan)
-
-        # spot margin of the group's one spot wallet: assets / borrowed ≤ level ⇒ every loan force-repaid
+                if b[i] != 0.0 and act_p[i]:
+                    freed, rec_n = liquidate_isolated_nb(
+                        i, t, tier_table_nb(tiers, tier_start, tier_len, m0 + i), b, entry, mbi, a, mo_, adv,
+                        last_m, comp, lock, lock_bar, reent, n_lq, after, loss_margin, p[P_LIQ_FEE], m0, detail,
+                        rec, rec_n)
+                    if freed >= 0.0:
+                        cash += freed
+                        count_liquidation_nb(st, t)
+        # the group's one spot wallet: assets / borrowed ≤ level ⇒ every loan force-repaid
         borrowed = False
         for i in range(n):
             if a[i] < 0.0 and act_s[i]:
                 borrowed = True
         if borrowed:
-            a0 = cash
-            slope = 0.0
-            for i in range(n):
-                if a[i] == 0.0:
-                    continue
-                s = mem_sym[m0 + i]
-                so_[i] = spot_open[t, s] if act_s[i] else last_s[i]
-                sc = spot_close[t, s]
-                if not np.isfinite(sc):
-                    sc = last_s[i]
-                x = spot_high[t, s] if a[i] < 0.0 else spot_low[t, s]
-                adv[i] = x if (np.isfinite(x) and act_s[i]) else (sc if act_s[i] else last_s[i])
-                if a[i] > 0.0:
-                    a0 += a[i] * so_[i]
-                    slope += a[i] * (adv[i] - so_[i])
-                else:
-                    a0 -= lvl * (-a[i]) * so_[i]
-                    slope -= lvl * (-a[i]) * (adv[i] - so_[i])
-            if a0 + slope <= 0.0:
-                lam = 0.0
-                if a0 > 0.0 and slope < 0.0:
-                    lam = min(-a0 / slope, 1.0)
-                tot_not = 0.0
-                for i in range(n):
-                    if a[i] < 0.0:
-                        tot_not += -a[i] * (so_[i] + lam * (adv[i] - so_[i]))
-                lfs = np.zeros(n)
-                pxs = np.zeros(n)
-                for i in range(n):
-                    if a[i] < 0.0:
-                        px = so_[i] + lam * (adv[i] - so_[i])
-                        pxs[i] = px
-                        comp[i, SPOT_PNL] += a[i] * (px - last_s[i])
-                        cash -= -a[i] * px
-                        lfs[i] = p[P_LIQ_FEE] * (-a[i]) * px
-                        cash -= lfs[i]
-                        comp[i, LIQ_FEES] += lfs[i]
-                short = -cash if cash < 0.0 else 0.0
-                if cash < 0.0:
-                    cash = 0.0
-                for i in range(n):
-                    if a[i] < 0.0:
-                        comp[i, INSURANCE] += short * ((-a[i]) * pxs[i] / tot_not if tot_not > 0.0 else 1.0)
-                        q = -a[i]
-                        a[i] = 0.0
-                        if lock[i] == 0 and reent[i] == 0:
-                            _after_liquidation(i, -1, t, after, lock, lock_bar, reent)
-                        n_lq[i] += 1.0
-                        if detail:
-                            rec_n = _record(rec, rec_n, m0 + i, t, KIND_LIQ_SPOT, 0.0, b[i], pxs[i], np.nan, q,
-                                            0.0, 0.0, 0.0, 0.0, lfs[i], np.nan)
-                g_nlq += 1
-                if g_first_lq < 0:
-                    g_first_lq = t
+            spot_extremes_nb(t, m0, mem_sym, spot_open, spot_high, spot_low, spot_close, a, act_s, last_s, so_, adv)
+            lam = spot_margin_lambda_nb(cash, a, so_, adv, p[P_SPOT_LIQ_LEVEL])
+            if lam >= 0.0:
+                cash, rec_n = liquidate_spot_nb(lam, a, b, so_, adv, last_s, cash, comp, lock, lock_bar, reent,
+                                                n_lq, after, p[P_LIQ_FEE], t, m0, detail, rec, rec_n)
+                count_liquidation_nb(st, t)
 
-        # ---- (4) borrow interest, (5) mark at the close
-        eq = cash
-        held_any = False
-        for i in range(n):
-            s = mem_sym[m0 + i]
-            sc = spot_close[t, s]
-            if not np.isfinite(sc):
-                sc = last_s[i]
-            mc = mark_close[t, s]
-            if not np.isfinite(mc):
-                mc = last_m[i]
-            if a[i] < 0.0:
-                br = borrow_rate[t, s]
-                if not np.isfinite(br):
-                    br = p[P_BORROW]
-                cost = -a[i] * sc * br * bar_hours
-                cash -= cost
-                eq -= cost
-                comp[i, BORROW] += cost
-            if a[i] != 0.0:
-                comp[i, SPOT_PNL] += a[i] * (sc - last_s[i])
-                eq += a[i] * sc
-            if b[i] != 0.0:
-                comp[i, PERP_PNL] += b[i] * (mc - last_m[i])
-                eq += b[i] * (mc - entry[i])
-            eq += mbi[i]
-            if np.isfinite(sc):
-                last_s[i] = sc
-            if np.isfinite(mc):
-                last_m[i] = mc
-            if a[i] != 0.0 or b[i] != 0.0:
-                in_mkt[i] += 1.0
-                since[i] += 1
-                held_any = True
+        # (4) borrow interest, (5) mark at the close
+        cash, eq, held_any = mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, p[P_BORROW],
+                                              bar_hours, a, b, entry, mbi, last_s, last_m, comp, in_mkt, since,
+                                              cash)
         if held_any:
-            g_in_mkt += 1
+            st[T_BARS_IN_MARKET] += 1.0
 
-        # ---- margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
-        _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start,
-                               tier_len, m0, cross, reb_at, spot_reb)
+        # margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
+        _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len,
+                         m0, cross, p[P_REBALANCE_AT], p[P_SPOT_REB_LEVEL])
 
-        # ---- streaming statistics of the group's equity
-        if g_first >= 0:
-            rr = eq / prev_eq - 1.0 if prev_eq != 0.0 else 0.0
-            sum_r += rr
-            sum_r2 += rr * rr
-            if rr < 0.0:
-                sum_d2 += rr * rr
-            n_r += 1
-            prev_eq = eq
-            if eq >= peak:
-                peak = eq
-                dd_bars = 0
-            else:
-                dd_bars += 1
-                if dd_bars > max_dd_bars:
-                    max_dd_bars = dd_bars
-            dd = eq / peak - 1.0 if peak > 0.0 else 0.0
-            if dd < max_dd:
-                max_dd = dd
-
+        if st[T_FIRST_BAR] >= 0.0:
+            update_streaming_stats_nb(st, eq)
         if detail:
-            gseries[G_EQUITY, t, g] = eq
-            gseries[G_CASH, t, g] = cash
-            mtot = 0.0
-            for i in range(n):
-                mtot += mbi[i]
-            gseries[G_MARGIN, t, g] = mtot
-            for i in range(n):
-                for k in range(N_COMP):
-                    series[k, t, m0 + i] = comp[i, k]
-                series[SPOT_QTY, t, m0 + i] = a[i]
-                series[PERP_QTY, t, m0 + i] = b[i]
-                series[MARGIN, t, m0 + i] = np.nan if cross else mbi[i]
+            _write_bar(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries)
 
     for i in range(n):
         for k in range(N_COMP):
@@ -658,20 +785,26 @@ def _group(
         mtotals[M_FIRST_BAR, m0 + i] = first[i]
         mtotals[M_LAST_BAR, m0 + i] = last[i]
         mtotals[M_LOCK_BAR, m0 + i] = lock_bar[i] if lock[i] != 0 else -1.0
-    gtotals[T_EQUITY, g] = prev_eq
-    gtotals[T_SUM_R, g] = sum_r
-    gtotals[T_SUM_R2, g] = sum_r2
-    gtotals[T_SUM_DOWN2, g] = sum_d2
-    gtotals[T_N_R, g] = n_r
-    gtotals[T_MAX_DD, g] = max_dd
-    gtotals[T_MAX_DD_BARS, g] = max_dd_bars
-    gtotals[T_PEAK, g] = peak
-    gtotals[T_FIRST_BAR, g] = g_first
-    gtotals[T_LAST_BAR, g] = g_last
-    gtotals[T_BARS_IN_MARKET, g] = g_in_mkt
-    gtotals[T_N_LIQ, g] = g_nlq
-    gtotals[T_FIRST_LIQ, g] = g_first_lq
+    for k in range(N_GTOTALS):
+        gtotals[k, g] = st[k]
     return rec_n
+
+
+@nb.njit(cache=True)
+def _write_bar(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries):  # pragma: no cover
+    """Detail mode: this bar's group and member series."""
+    gseries[G_EQUITY, t, g] = eq
+    gseries[G_CASH, t, g] = cash
+    mtot = 0.0
+    for i in range(b.shape[0]):
+        mtot += mbi[i]
+    gseries[G_MARGIN, t, g] = mtot
+    for i in range(b.shape[0]):
+        for k in range(N_COMP):
+            series[k, t, m0 + i] = comp[i, k]
+        series[SPOT_QTY, t, m0 + i] = a[i]
+        series[PERP_QTY, t, m0 + i] = b[i]
+        series[MARGIN, t, m0 + i] = np.nan if cross else mbi[i]
 
 
 @nb.njit(cache=True)

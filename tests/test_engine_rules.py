@@ -1,0 +1,171 @@
+"""The kernels' rule functions one by one, against DESIGN.md's worked numbers (§3 sizing, §4 cash flows, §5 margin)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fundarb.engine import nb
+from fundarb.engine.rules import cushion_nb, maintenance_nb, rebalance_due_nb, sizing_qty_nb, spot_level_due_nb
+
+FLAT = np.array([[0.0, np.inf, 0.005, 0.0]])  # DESIGN §5 worked examples: flat mmr 0.5%, no fees
+TIERED = np.array([[0.0, 50_000.0, 0.004, 0.0], [50_000.0, 250_000.0, 0.005, 50.0], [250_000.0, np.inf, 0.01, 1_300.0]])
+
+
+@pytest.mark.parametrize(("L", "spot", "margin"), [(1.0, 500.0, 500.0), (9.0, 900.0, 100.0)])
+def test_sizing_carry_worked_example(L, spot, margin):
+    q = sizing_qty_nb(1, 1000.0, 100.0, L, 3.0)
+    assert q * 100.0 == pytest.approx(spot, rel=1e-12)
+    assert q * 100.0 / L == pytest.approx(margin, rel=1e-12)
+
+
+def test_sizing_reverse_and_flat():
+    # reverse: N = E / (1/L + 1/Ls); E = 1000, L = 2, Ls = 2 → N = 1000, margin 500, collateral 500
+    assert sizing_qty_nb(-1, 1000.0, 50.0, 2.0, 2.0) * 50.0 == pytest.approx(1000.0, rel=1e-12)
+    assert sizing_qty_nb(0, 1000.0, 50.0, 2.0, 2.0) == 0.0
+    assert sizing_qty_nb(1, -5.0, 50.0, 2.0, 2.0) == 0.0
+
+
+@pytest.mark.parametrize("L", [1.0, 9.0])
+def test_trade_to_target_moves_cash_into_the_two_wallets(L):
+    p = np.zeros(nb.N_PARAMS)
+    a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
+    comp = np.zeros((1, nb.N_COMP))
+    q = sizing_qty_nb(1, 1000.0, 100.0, L, 3.0)
+    cash, da, db, fees, spread, slip = nb.trade_to_target_nb(0, q, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b,
+                                                             entry, mbi, comp, 1000.0, L, p)
+    assert (a[0], b[0], entry[0]) == (q, -q, 100.0)
+    assert (da, db) == (q, -q)
+    assert mbi[0] == pytest.approx(1000.0 / (L + 1.0), rel=1e-12)  # perp margin N/L
+    assert cash == pytest.approx(0.0, abs=1e-9)  # all of E is spot notional + margin
+    assert fees == spread == slip == 0.0
+
+
+def test_trade_to_target_charges_fees_on_each_leg():
+    p = np.zeros(nb.N_PARAMS)
+    p[nb.P_SPOT_FEE], p[nb.P_PERP_FEE] = 0.001, 0.0005
+    a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
+    comp = np.zeros((1, nb.N_COMP))
+    cash, *_ = nb.trade_to_target_nb(0, 5.0, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b, entry, mbi, comp,
+                                     1000.0, 1.0, p)
+    assert comp[0, nb.FEES] == pytest.approx(500.0 * 0.001 + 500.0 * 0.0005, rel=1e-12)
+    assert cash == pytest.approx(1000.0 - 500.0 - 0.5 - 500.0, rel=1e-12)  # spot fee out of cash
+    assert mbi[0] == pytest.approx(500.0 - 0.25, rel=1e-12)  # perp fee out of the perp's margin
+
+
+def test_held_direction():
+    assert nb.held_direction_nb(1.0, -1.0) == 1
+    assert nb.held_direction_nb(-1.0, 1.0) == -1
+    assert nb.held_direction_nb(0.0, -1.0) == 1  # a lone perp still names its pair
+    assert nb.held_direction_nb(0.0, 0.0) == 0
+
+
+@pytest.mark.parametrize(("b", "cash"), [(-0.1, 0.3), (0.1, -0.3)])
+def test_funding_cash_is_minus_s_q_m_r(b, cash):
+    assert nb.funding_cash_nb(b, 30_000.0, 0.0001) == pytest.approx(cash, rel=1e-12)
+
+
+def test_settle_funding_into_the_margin_uses_last_mark_in_a_gap():
+    funding = np.array([[0.0001]])
+    b, mbi, comp = np.array([-0.1]), np.array([300.0]), np.zeros((1, nb.N_COMP))
+    nb.settle_funding_nb(0, 0, np.array([0]), funding, np.array([[np.nan]]), b, np.array([20_000.0]), mbi, comp)
+    assert mbi[0] == pytest.approx(300.2, rel=1e-12)
+    assert comp[0, nb.FUNDING] == pytest.approx(0.2, rel=1e-12)
+
+
+def test_accrue_borrow():
+    assert nb.accrue_borrow_nb(-0.1, 30_000.0, 1e-5, 8.0) == pytest.approx(0.1 * 30_000.0 * 1e-5 * 8.0, rel=1e-12)
+
+
+def test_maintenance_flat_and_tiered():
+    assert maintenance_nb(FLAT, 0.1, 30_000.0) == pytest.approx(15.0, rel=1e-12)
+    assert maintenance_nb(TIERED, 1.0, 40_000.0) == pytest.approx(160.0, rel=1e-12)
+    assert maintenance_nb(TIERED, 2.0, 40_000.0) == pytest.approx(80_000.0 * 0.005 - 50.0, rel=1e-12)
+    assert maintenance_nb(TIERED, 10.0, 40_000.0) == pytest.approx(400_000.0 * 0.01 - 1_300.0, rel=1e-12)
+
+
+def _isolated(b0, adv, mo, fee=0.0, loss_margin=False):
+    b, entry, mbi = np.array([b0]), np.array([30_000.0]), np.array([300.0])
+    comp = np.zeros((1, nb.N_COMP))
+    lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
+    rec = np.zeros((4, nb.N_REC))
+    freed, n = nb.liquidate_isolated_nb(0, 7, FLAT, b, entry, mbi, np.array([-b0]), np.array([mo]),
+                                        np.array([adv]), np.array([30_000.0]), comp, lock, lock_bar, reent, n_lq,
+                                        nb.AFTER_CLOSE, loss_margin, fee, 0, True, rec, 0)
+    return freed, n, b, mbi, comp, lock, lock_bar, rec
+
+
+@pytest.mark.parametrize(("b0", "price"), [(-0.1, 3300.0 / 0.1005), (0.1, 2700.0 / 0.0995)])
+def test_isolated_liquidation_fills_at_the_exchange_price(b0, price):
+    adv = 34_000.0 if b0 < 0 else 26_000.0
+    freed, n, b, mbi, comp, lock, lock_bar, rec = _isolated(b0, adv, 30_000.0)
+    px = rec[0, 6]
+    assert px == pytest.approx(price, rel=1e-12)
+    assert round(px, 3) == (32_835.821 if b0 < 0 else 27_135.678)
+    assert freed == pytest.approx(abs(b0) * px * 0.005, rel=1e-9)  # at P the margin left is exactly MM
+    assert (n, b[0], mbi[0], lock[0], lock_bar[0]) == (1, 0.0, 0.0, 1 if b0 < 0 else -1, 7.0)
+    assert rec[0, 2] == nb.KIND_LIQ_PERP
+    assert comp[0, nb.INSURANCE] == 0.0
+
+
+def test_isolated_not_liquidated_above_maintenance():
+    freed, n, b, mbi, *_ = _isolated(-0.1, 32_800.0, 30_000.0)
+    assert (freed, n, b[0], mbi[0]) == (-1.0, 0, -0.1, 300.0)
+
+
+def test_isolated_gap_through_fills_at_the_open_and_insurance_takes_the_rest():
+    freed, _, _, _, comp, *_ = _isolated(-0.1, 35_000.0, 34_000.0, fee=0.005)
+    assert freed == 0.0
+    assert comp[0, nb.PERP_PNL] == pytest.approx(-400.0, rel=1e-12)
+    assert comp[0, nb.LIQ_FEES] == pytest.approx(0.005 * 3_400.0, rel=1e-12)
+    assert comp[0, nb.INSURANCE] == pytest.approx(100.0 + 17.0, rel=1e-12)
+
+
+def test_isolated_liquidation_loss_margin_hands_the_rest_to_the_fund():
+    freed, _, _, _, comp, *_ = _isolated(-0.1, 34_000.0, 30_000.0, fee=0.005, loss_margin=True)
+    assert freed == 0.0
+    px = 3300.0 / 0.1005
+    assert comp[0, nb.LIQ_FEES] == pytest.approx(300.0 - 0.1 * (px - 30_000.0), rel=1e-9)
+
+
+def test_spot_margin_lambda_and_liquidation():
+    # reverse carry: 0.1 borrowed at 30,000 (3,000), spot wallet assets 4,000; level 1.1 ⇒ P = 4000/0.11
+    a, so_, adv = np.array([-0.1]), np.array([30_000.0]), np.array([40_000.0])
+    lam = nb.spot_margin_lambda_nb(4_000.0, a, so_, adv, 1.1)
+    px = 30_000.0 + lam * 10_000.0
+    assert px == pytest.approx(4_000.0 / 0.11, rel=1e-12)
+    assert nb.spot_margin_lambda_nb(4_000.0, a, so_, np.array([36_000.0]), 1.1) == -1.0
+    comp = np.zeros((1, nb.N_COMP))
+    lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
+    cash, _ = nb.liquidate_spot_nb(lam, a, np.array([0.1]), so_, adv, np.array([30_000.0]), 4_000.0, comp, lock,
+                                   lock_bar, reent, n_lq, nb.AFTER_CLOSE, 0.0, 3, 0, False, np.zeros((0, nb.N_REC)), 0)
+    assert cash == pytest.approx(4_000.0 - 0.1 * px, rel=1e-12)
+    assert cash / 0.1 / px == pytest.approx(0.1, rel=1e-9)  # 1.1 − 1: what is left after repaying
+    assert (a[0], lock[0], n_lq[0]) == (0.0, -1, 1.0)
+
+
+def test_cushion_and_triggers():
+    c0 = cushion_nb(300.0, -0.1, 30_000.0, 30_000.0, FLAT)
+    assert c0 == pytest.approx(285.0, rel=1e-12)
+    # half the way from 30,000 to the flat-mmr liquidation price: C = C0/2 ⇒ rebalance_at = 0.5 fires
+    half = 30_000.0 + 0.5 * (3300.0 / 0.1005 - 30_000.0)
+    c = cushion_nb(300.0, -0.1, 30_000.0, half, FLAT)
+    assert c == pytest.approx(c0 / 2, rel=1e-9)
+    assert rebalance_due_nb(c - 1e-9, c0, 0.5) and not rebalance_due_nb(c + 1e-6, c0, 0.5)
+    assert not rebalance_due_nb(-1.0, c0, 1.0)  # off unless 0 < x < 1
+    assert spot_level_due_nb(1.3, 1.0, 1.3) and not spot_level_due_nb(1.31, 1.0, 1.3)
+    assert not spot_level_due_nb(1.0, 1.0, np.nan)
+
+
+def test_streaming_stats():
+    st = np.zeros(nb.N_STATE)
+    st[nb.T_EQUITY] = st[nb.T_PEAK] = 100.0
+    for eq in (110.0, 99.0, 104.5, 121.0):
+        nb.update_streaming_stats_nb(st, eq)
+    r = np.array([110.0 / 100.0, 99.0 / 110.0, 104.5 / 99.0, 121.0 / 104.5]) - 1.0
+    assert st[nb.T_SUM_R] == pytest.approx(r.sum(), rel=1e-12)
+    assert st[nb.T_SUM_R2] == pytest.approx((r * r).sum(), rel=1e-12)
+    assert st[nb.T_SUM_DOWN2] == pytest.approx(0.01, rel=1e-12)
+    assert (st[nb.T_N_R], st[nb.T_EQUITY], st[nb.T_PEAK]) == (4.0, 121.0, 121.0)
+    assert st[nb.T_MAX_DD] == pytest.approx(-0.1, rel=1e-12)
+    assert st[nb.T_MAX_DD_BARS] == 2.0
