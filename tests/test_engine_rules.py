@@ -169,3 +169,9 @@ def test_streaming_stats():
     assert (st[nb.T_N_R], st[nb.T_EQUITY], st[nb.T_PEAK]) == (4.0, 121.0, 121.0)
     assert st[nb.T_MAX_DD] == pytest.approx(-0.1, rel=1e-12)
     assert st[nb.T_MAX_DD_BARS] == 2.0
+
+
+def test_isolated_breach_at_the_liquidation_price():
+    px = 3300.0 / 0.1005
+    assert nb.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 + 1e-12), FLAT)
+    assert not nb.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 - 1e-9), FLAT)

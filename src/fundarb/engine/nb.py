@@ -21,6 +21,7 @@ from fundarb.engine.rules import (
     maintenance_nb,
     rebalance_due_nb,
     spot_level_due_nb,
+    tier_maintenance_nb,
     trade_costs_nb,
 )
 from fundarb.engine.tiers import liq_price_mark, tier_of
@@ -120,9 +121,8 @@ def _cross_lambda(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pr
             q = abs(b[i])
             m_at = mo[i] + lam * (adv[i] - mo[i])
             k = tier_of(tl, q * m_at)
-            mmr = tl[k, 2]
-            a0 += b[i] * (mo[i] - entry[i]) - (q * mo[i] * mmr - tl[k, 3])
-            slope += (b[i] - q * mmr) * (adv[i] - mo[i])
+            a0 += b[i] * (mo[i] - entry[i]) - tier_maintenance_nb(tl, k, q * mo[i])
+            slope += (b[i] - q * tl[k, 2]) * (adv[i] - mo[i])  # d/dλ of uPnL − MM within tier k
         if it == 0:
             if a0 + slope > 0.0:
                 return -1.0  # still above maintenance at the adverse extremes
@@ -245,7 +245,7 @@ def count_liquidation_nb(st, t):  # pragma: no cover
         st[T_FIRST_LIQ] = t
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def mark_to_open_nb(t, m0, mem_sym, spot_open, perp_open, mark_open, a, b, last_s, last_m, gap, act_s, act_p,
                     comp, first, last):  # pragma: no cover
     """Prices at the open: the move from the last close is PnL of what is held. Returns whether any pair trades."""
@@ -278,7 +278,7 @@ def funding_cash_nb(b, mark, rate):  # pragma: no cover
     return -b * mark * rate
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def settle_funding_nb(t, m0, mem_sym, funding, mark_open, b, last_m, mbi, comp):  # pragma: no cover
     """DESIGN §2 step 1: funding on the position held coming into the bar, into that perp's margin."""
     for i in range(b.shape[0]):
@@ -306,7 +306,7 @@ def held_direction_nb(a, b):  # pragma: no cover
     return 0
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m):  # pragma: no cover
     """The group's equity at the open prices, ``E`` of DESIGN §3 sizing."""
     eq = cash
@@ -319,7 +319,7 @@ def equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m):  # pragma: no cov
     return eq
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi, comp, cash, L, p):  # pragma: no cover
     """Fill member ``i`` to ``(eff·q, −eff·q)`` at the open (DESIGN §3 execution, §4 costs).
 
@@ -354,7 +354,7 @@ def trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi, comp, ca
     return cash, da, db, fee_s + fee_p, spr_s + spr_p, slp_s + slp_p
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open, spot_vol, perp_vol, target,
                       weight, tiers, tier_start, tier_len, p, s_, cash, detail, rec, rec_n):  # pragma: no cover
     """DESIGN §2 step 2: execution at the open — entries, exits, flips, rebalances and re-entries.
@@ -439,7 +439,7 @@ def execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open, 
     return cash, rec_n, perp_traded
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def perp_extremes_nb(t, m0, mem_sym, mark_open, mark_high, mark_low, mark_close, b, act_p, last_m, mo_,
                      adv):  # pragma: no cover
     """Each perp's mark at the open ``mo_`` and at its adverse intrabar extreme ``adv`` (high for a short)."""
@@ -455,6 +455,12 @@ def perp_extremes_nb(t, m0, mem_sym, mark_open, mark_high, mark_low, mark_close,
             adv[i] = x if np.isfinite(x) else mc
 
 
+@nb.njit(cache=True, inline="always")
+def isolated_breached_nb(mb, b, entry, adv, tl):  # pragma: no cover
+    """DESIGN §5 isolated trigger: ``MB + s·q·(m − entry) ≤ MM`` at the adverse mark ``adv``."""
+    return mb + b * (adv - entry) <= maintenance_nb(tl, abs(b), adv)
+
+
 @nb.njit(cache=True)
 def liquidate_isolated_nb(i, t, tl, b, entry, mbi, a, mo_, adv, last_m, comp, lock, lock_bar, reent, n_lq, after,
                           loss_margin, liq_fee, m0, detail, rec, rec_n):  # pragma: no cover
@@ -464,7 +470,7 @@ def liquidate_isolated_nb(i, t, tl, b, entry, mbi, a, mo_, adv, last_m, comp, lo
     shortfall to the insurance fund and (``"margin"``) the rest of the margin too. Returns ``(freed, rec_n)``:
     the margin left to move to cash, ``−1`` if not liquidated.
     """
-    if not mbi[i] + b[i] * (adv[i] - entry[i]) <= maintenance_nb(tl, abs(b[i]), adv[i]):
+    if not isolated_breached_nb(mbi[i], b[i], entry[i], adv[i], tl):
         return -1.0, rec_n
     q = abs(b[i])
     px = liq_price_mark(tl, b[i], entry[i], mbi[i])
@@ -580,7 +586,7 @@ def accrue_borrow_nb(a, price, rate, bar_hours):  # pragma: no cover
     return -a * price * rate * bar_hours
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, default_rate, bar_hours, a, b, entry, mbi,
                      last_s, last_m, comp, in_mkt, since, cash):  # pragma: no cover
     """DESIGN §2 steps 4–5: borrow interest out of cash, then mark every leg at the close.
@@ -739,7 +745,8 @@ def _group(
                     count_liquidation_nb(st, t)
         else:
             for i in range(n):
-                if b[i] != 0.0 and act_p[i]:
+                if b[i] != 0.0 and act_p[i] and isolated_breached_nb(
+                        mbi[i], b[i], entry[i], adv[i], tier_table_nb(tiers, tier_start, tier_len, m0 + i)):
                     freed, rec_n = liquidate_isolated_nb(
                         i, t, tier_table_nb(tiers, tier_start, tier_len, m0 + i), b, entry, mbi, a, mo_, adv,
                         last_m, comp, lock, lock_bar, reent, n_lq, after, loss_margin, p[P_LIQ_FEE], m0, detail,

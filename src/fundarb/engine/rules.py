@@ -12,7 +12,7 @@ import numpy as np
 from fundarb.engine.tiers import tier_of
 
 __all__ = ["cost_reserved_qty_nb", "cushion_nb", "maintenance_nb", "rebalance_due_nb", "sizing_qty_nb",
-           "slippage_frac_nb", "spot_level_due_nb", "trade_costs_nb"]
+           "slippage_frac_nb", "spot_level_due_nb", "tier_maintenance_nb", "trade_costs_nb"]
 
 #: Iterations allowed to the cost-reserve fixed point (it settles in a handful; the cap only guards a
 #: two-float oscillation at machine precision).
@@ -71,10 +71,16 @@ def cost_reserved_qty_nb(direction, equity, a, b, so, po, vs, vp, L, Ls, spot_fe
 
 
 @nb.njit(cache=True, inline="always")
+def tier_maintenance_nb(tiers: np.ndarray, k: int, notional: float) -> float:  # pragma: no cover
+    """DESIGN §5 maintenance margin ``MM = n·mmr − cum`` of notional ``n`` in tier row ``k``."""
+    return notional * tiers[k, 2] - tiers[k, 3]
+
+
+@nb.njit(cache=True, inline="always")
 def maintenance_nb(tiers: np.ndarray, qty: float, mark: float) -> float:  # pragma: no cover
-    """Maintenance margin ``MM = n·mmr − cum`` of ``qty`` at ``mark`` with the tier holding ``n = qty·mark``."""
+    """Maintenance margin of ``qty`` at ``mark`` in the tier holding ``n = qty·mark``."""
     k = tier_of(tiers, qty * mark)
-    return qty * mark * tiers[k, 2] - tiers[k, 3]
+    return tier_maintenance_nb(tiers, k, qty * mark)
 
 
 @nb.njit(cache=True, inline="always")
