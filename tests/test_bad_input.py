@@ -176,7 +176,7 @@ def test_cli_fifo_data_file(tmp_path, capsys):
     (["backtest", STRATEGY, "--capital", "abc"], r"Invalid value for '--capital'"),
     (["nosuch"], r"No such command 'nosuch'"),
     (["backtest", STRATEGY, "--bogus"], r"No such option: --bogus"),
-    (["sweep", STRATEGY], r"Missing option '--grid'"),
+    (["sweep", STRATEGY], r"empty grid"),
     (["sweep", STRATEGY, "--grid", "entry=0.1", "--top", "x"], r"Invalid value for '--top'"),
 ])
 def test_cli_usage_errors_are_one_line(capsys, args, match):
