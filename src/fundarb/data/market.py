@@ -130,6 +130,13 @@ class MarketData:
     _extra: dict[object, object] = field(default_factory=dict, repr=False)
     """Memo of arrays derived from this (immutable) data, e.g. trailing funding sums; never part of equality."""
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # pickling (e.g. to a Dask worker) makes arrays writable again; keep them read-only so the compiled
+        # kernels see the same array types as in the process that made the data (no recompilation there)
+        for arr in state["arrays"].values():  # type: ignore[attr-defined]
+            arr.setflags(write=False)
+        self.__dict__.update(state)
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_frames(
