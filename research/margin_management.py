@@ -13,8 +13,8 @@ BTC, ETH, XTZ, AVAX, LINK, 2020-01-01 → 2026-05-01 (the alts have perp data fr
 Every run is split in two markets: the majors (BTC, ETH) and the alts (XTZ, AVAX, LINK). A carry file gives
 one independent account per symbol, so the split changes nothing for it; a portfolio file is one book per
 market. Columns: liquidations (events), rebalances (trade-log rows of kind ``rebalance``), their cost (fees,
-spread and slippage of those rows, USDT on 10,000 per account), Sharpe per account and of the book (the
-accounts' summed equity).
+spread and slippage of those rows, USDT on 10,000 per account), total return (mean over the accounts),
+Sharpe per account and of the book (the accounts' summed equity).
 """
 
 from __future__ import annotations
