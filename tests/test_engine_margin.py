@@ -328,3 +328,17 @@ def test_leverage_above_the_tier_for_the_entry_notional():
 def test_cost_ranges(field, value, match):
     with pytest.raises(ConfigError, match=match):
         fa.Costs(**{field: value})
+
+
+# --------------------------------------------------------------------------------------------- break-even
+def test_break_even_days_uses_the_entry_directions_sizing():
+    # 10 bars, 1 funding event of rate r on q at 100; round trip = 2·N·(spot_fee + perp_fee)
+    o = [100.0] * 25
+    costs = fa.Costs.zero(spot_fee=0.001, perp_fee=0.0005)
+    for direction, rate, share in ((1, 0.001, 2.0 / 3.0), (-1, -0.001, 1.0 / (1 / 2 + 1 / 3))):
+        m = toy_market(ohlc(o), funding={12: rate})
+        r = fa.backtest(m, direction, capital=1000.0, leverage=2.0, spot_leverage=3.0, costs=costs)
+        s = r.stats().iloc[0]
+        days = r.stats()["time_in_market"].iloc[0] * 25 / 24
+        daily = s["funding_pnl"] / days
+        assert s["break_even_days"] == pytest.approx(2 * 1000.0 * share * 0.0015 / daily, rel=1e-12)

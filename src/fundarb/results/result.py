@@ -216,7 +216,8 @@ class Result:
                     crossed.append(f"{g0:%Y-%m-%d %H:%M} ({n} bar{'s' if n > 1 else ''})")
             if crossed:
                 out.append(f"{s}: the position was held across {len(crossed)} data gap(s), marked at the last "
-                           f"known prices, no order or liquidation check there: {', '.join(crossed[:10])}"
+                           f"known prices, no order there and no liquidation check of a leg without its open: "
+                           f"{', '.join(crossed[:10])}"
                            + (" …" if len(crossed) > 10 else ""))
         return out + self._margin_warnings()
 
