@@ -126,7 +126,7 @@ def sweep(name: str) -> None:
               f"{fmt_sharpe(a)} | {fmt_sharpe(b)}")
     best = min(rows, key=lambda r: (r[1]["majors"]["liq"], r[1]["alts"]["liq"],
                                     r[1]["majors"]["cost"] + r[1]["alts"]["cost"]))
-    print("chosen by the rule:", best[0])
+    print("fewest liquidations (majors, then alts), then cheapest:", best[0])
 
 
 def table_rows(strategies: Path, files: tuple[str, ...]) -> dict[str, dict[str, Any]]:
