@@ -107,8 +107,8 @@ def fmt_sharpe(m: dict[str, Any]) -> str:
 
 
 def sweep(name: str) -> None:
-    """Print the sweep of one file and the point chosen by: 0 liquidations on the majors, fewest on the
-    alts, then the least rebalancing cost on both."""
+    """Print the sweep of one file and its cheapest safe point: 0 liquidations on the majors, fewest on the
+    alts, then the least rebalancing cost. The files' comments say where they choose otherwise and why."""
     spec = fa.load_strategy(ROOT / "strategies" / f"{name}.toml")
     mk = markets()
     runners = {k: Runner(m, spec) for k, m in mk.items()}
