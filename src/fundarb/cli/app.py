@@ -3,9 +3,12 @@ matplotlib) load only inside the command that needs them, so ``fundarb --help`` 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from fundarb.data.market import MarketData
 
 app = typer.Typer(
     name="fundarb",
@@ -41,3 +44,12 @@ def open_market(dataset: str | None, data: str | None, fmt: str, symbols: str | 
         dataset = "demo"
     return sources.open_market(dataset=dataset, data=data, format=fmt, symbols=parse_symbols(symbols),
                                start=start, end=end)
+
+
+def describe_market(market: MarketData) -> str:
+    """The data in words: ``demo (synthetic): DEMOBTC, DEMOETH — 17,520 bars of 1h, 2023-01-01 00:00 → … UTC``."""
+    idx = market.index
+    span = (f"{idx[0]:%Y-%m-%d %H:%M} → {idx[-1] + market.timeframe:%Y-%m-%d %H:%M} UTC" if len(idx)
+            else "no bars")
+    return (f"{market.label or 'market data'}: {', '.join(market.symbols)} — {len(idx):,} bars of "
+            f"{market.timeframe_label}, {span}")

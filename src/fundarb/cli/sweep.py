@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    describe_market,
+    open_market,
+)
 
 
 def _grid_values(text: str) -> list[object]:
@@ -37,6 +47,8 @@ def sweep(
     = None,
     x: Annotated[str | None, typer.Option("--x", help="Grid field on the heatmap's x axis.")] = None,
     y: Annotated[str | None, typer.Option("--y", help="Grid field on the heatmap's y axis.")] = None,
+    report: Annotated[str | None, typer.Option("--report", help="Write a self-contained HTML report (heatmaps of "
+                                               "every pair of swept fields, top points) here.")] = None,
 ) -> None:
     """Backtest every point of a parameter grid in one run and rank the points (default: the demo dataset)."""
     import pandas as pd
@@ -56,7 +68,8 @@ def sweep(
     res = run_sweep(market, spec.strategy, fields, costs=spec.costs, capital=spec.capital or 10_000.0)
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
-    typer.echo(f"{len(res.table)} accounts ({len(res.skipped)} grid points skipped as invalid) on {market!r}")
+    typer.echo(f"{len(res.table)} accounts ({len(res.skipped)} grid points skipped as invalid) on "
+               f"{describe_market(market)}")
     cols = [*fields, *(["symbol"] if "symbol" in res.table.columns else []), metric, "cagr", "max_drawdown",
             "n_trades", "n_liquidations"]
     cols = list(dict.fromkeys(c for c in cols if c in res.table.columns))
@@ -73,3 +86,9 @@ def sweep(
         save_figure(figure_heatmap(res.heatmap(x, y, metric), metric=metric,
                                    title=f"{metric} — {spec.strategy.name or strategy}"), heatmap)
         typer.echo(f"wrote {heatmap}")
+    if report:
+        from fundarb.results.report_sweep import write_sweep_report
+
+        write_sweep_report(res, report, metric=metric, name=spec.strategy.name or strategy,
+                           market_words=describe_market(market))
+        typer.echo(f"wrote {report}")

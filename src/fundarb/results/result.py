@@ -329,6 +329,16 @@ class Result:
                       series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,
                       target=self.target, mode=self.mode, portfolio=True, config=self.config)
 
+    def report(self, path: str, *, strategy: Any = None, **kwargs: Any) -> str:
+        """Write a self-contained HTML report (detail mode) to ``path``; returns the path.
+
+        ``strategy``: the strategy object, its :class:`~fundarb.signals.toml.StrategySpec` or its file, for the
+        header, the filter chart and the parameters. See :func:`fundarb.results.report.write_report`.
+        """
+        from fundarb.results.report import write_report
+
+        return write_report(self, path, strategy=strategy, **kwargs)
+
     def __repr__(self) -> str:
         kind = "portfolio" if self.portfolio else "independent"
         return (f"<Result {self.mode}, {kind}: {len(self.groups)} account(s), {len(self.members)} leg pair(s) × "
