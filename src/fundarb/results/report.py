@@ -109,7 +109,8 @@ def header_facts(result: Any, strategy: Any = None, source: str | None = None) -
     mm = [f"perp leverage {p[k.P_LEVERAGE]:g}×, spot margin leverage {p[k.P_SPOT_LEVERAGE]:g}× (reverse carry)",
           f"{result.config.get('margin_mode', 'isolated')} margin, maintenance margin "
           + (f"{_pct(result.config.get('mmr', 0.005))}" if result.config.get("tiers") == "flat" else "by tiers"),
-          "rebalance when the margin ratio reaches " + (f"{reb_at:g}" if math.isfinite(reb_at) else "— never"),
+          (f"rebalance when the margin ratio reaches {reb_at:g}" if math.isfinite(reb_at)
+           else "no rebalance on the margin ratio"),
           "periodic rebalance " + (f"every {every}" if every else "never"),
           f"after a liquidation: {'close' if p[k.P_HOLD] == 0 else 'hold'} the other leg",
           f"spot margin liquidated at margin level {p[k.P_SPOT_LIQ_LEVEL]:g}"]
@@ -268,7 +269,8 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
         body.append(f"<details><summary>The strategy file{' ' + _esc(source) if source else ''}</summary>"
                     f"<pre>{_esc(strategy_text)}</pre></details>")
     body.append(f"<p class='note'>fundarb — accounting identity: max relative error "
-                f"{summary['identity_error']:.1e}; generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")
+                f"{summary['identity_error']:.1e}".replace("e", " × 10^")
+                + f"; generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")
     return page(title, body)
 
 
