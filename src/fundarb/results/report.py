@@ -221,10 +221,11 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
     body.append(f"<h2>Statistics</h2><p class='note'>{_esc(note)} Money in {charts.CURRENCY}.</p>")
     body.append(table_html(stats, fmt=_carry_fmt, cls="stats",
                            cell_attrs=lambda key, col: f" data-book='{key}'" if col == "book" else ""))
-    for chart_id, fig in (("equity", charts.chart_equity(result, book, name=name)),
-                          ("drawdown", charts.chart_drawdown(book, name=name)),
-                          ("pnl", charts.chart_pnl_split(book, name=name))):
-        body.append(f"<figure class='chart' id='chart-{chart_id}'><img alt='{chart_id}' "
+    for chart_id, alt, fig in (("equity", "equity of the book vs holding spot",
+                                charts.chart_equity(result, book, name=name)),
+                               ("drawdown", "drawdown of the book", charts.chart_drawdown(book, name=name)),
+                               ("pnl", "PnL by source over time", charts.chart_pnl_split(book, name=name))):
+        body.append(f"<figure class='chart' id='chart-{chart_id}'><img alt='{alt}' "
                     f"src='{charts.figure_uri(fig)}'></figure>")
     filt = None
     window = getattr(strategy, "window", "")
@@ -268,9 +269,9 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
     if strategy_text:
         body.append(f"<details><summary>The strategy file{' ' + _esc(source) if source else ''}</summary>"
                     f"<pre>{_esc(strategy_text)}</pre></details>")
-    body.append(f"<p class='note'>fundarb — accounting identity: max relative error "
-                f"{summary['identity_error']:.1e}".replace("e", " × 10^")
-                + f"; generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")
+    err = f"{summary['identity_error']:.1e}".replace("e", " × 10^")
+    body.append(f"<p class='note'>fundarb — accounting identity: max relative error {err}; "
+                f"generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")
     return page(title, body)
 
 
