@@ -7,11 +7,14 @@ import os
 import stat
 import tempfile
 from collections.abc import Mapping
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from fundarb.errors import ConfigError
+
+if TYPE_CHECKING:
+    from fundarb.data.market import MarketData
 
 app = typer.Typer(
     name="fundarb",
@@ -164,3 +167,12 @@ def open_market(dataset: str | None, data: str | None, fmt: str, symbols: str | 
     check_dates(start, end)
     return sources.open_market(dataset=dataset, data=data, format=fmt, symbols=parse_symbols(symbols),
                                start=start, end=end)
+
+
+def describe_market(market: MarketData) -> str:
+    """The data in words: ``demo (synthetic): DEMOBTC, DEMOETH — 17,520 bars of 1h, 2023-01-01 00:00 → … UTC``."""
+    idx = market.index
+    span = (f"{idx[0]:%Y-%m-%d %H:%M} → {idx[-1] + market.timeframe:%Y-%m-%d %H:%M} UTC" if len(idx)
+            else "no bars")
+    return (f"{market.label or 'market data'}: {', '.join(market.symbols)} — {len(idx):,} bars of "
+            f"{market.timeframe_label}, {span}")

@@ -259,7 +259,16 @@ class MarketData:
         label = f" {self.label!r}" if self.label else ""
         span = f"{self.index[0]} → {self.index[-1]}" if len(self.index) else "empty"
         return (f"<MarketData{label}: {len(self.symbols)} symbol(s) {list(self.symbols)}, "
-                f"{len(self)} × {self.timeframe} bars, {span}>")
+                f"{len(self)} × {self.timeframe_label} bars, {span}>")
+
+    @property
+    def timeframe_label(self) -> str:
+        """The bar size as people write it: ``"1h"``, ``"8h"``, ``"5m"``, ``"1d"``, ``"1w"``, ``"90s"``."""
+        secs = int(self.timeframe.total_seconds())
+        for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+            if secs >= size and secs % size == 0:
+                return f"{secs // size}{unit}"
+        return f"{self.timeframe.total_seconds():g}s"
 
     @property
     def bar_hours(self) -> float:

@@ -411,6 +411,16 @@ class Result:
         bench = pd.DataFrame(hold, index=res.market.index, columns=res.groups)
         return returns_accessor(res.equity, capital, st["start"], freq=res.market.timeframe, benchmark=bench)
 
+    def report(self, path: str, *, strategy: Any = None, **kwargs: Any) -> str:
+        """Write a self-contained HTML report (detail mode) to ``path``; returns the path.
+
+        ``strategy``: the strategy object, its :class:`~fundarb.signals.toml.StrategySpec` or its file, for the
+        header, the filter chart and the parameters. See :func:`fundarb.results.report.write_report`.
+        """
+        from fundarb.results.report import write_report
+
+        return write_report(self, path, strategy=strategy, **kwargs)
+
     def __repr__(self) -> str:
         kind = "portfolio" if self.portfolio else "independent"
         return (f"<Result {self.mode}, {kind}: {len(self.groups)} account(s), {len(self.members)} leg pair(s) × "
