@@ -86,6 +86,8 @@ class Result:
     mode: str
     portfolio: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    mem_tgt: np.ndarray | None = None
+    """Column of ``target`` each member follows (None: its symbol's column)."""
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -286,10 +288,10 @@ class Result:
         ls = self.params[k.P_SPOT_LEVERAGE]
         carry = lev / (lev + 1.0)
         reverse = 1.0 / (1.0 / lev + 1.0 / ls)
-        if self.target.shape[1] == len(self.market.symbols):
+        if self.mem_tgt is not None:
+            tg = self.target[:, self.mem_tgt]
+        elif self.target.shape[1] == len(self.market.symbols):
             tg = self.target[:, self.mem_sym]
-        elif self.target.shape[1] == len(self.mem_sym):
-            tg = self.target
         else:
             return carry
         prev = np.vstack([np.zeros((1, tg.shape[1]), dtype=tg.dtype), tg[:-1]])
@@ -379,7 +381,7 @@ class Result:
         return Result(market=self.market, groups=pd.Index(["all"], name="book"), members=self.members,
                       grp_start=np.array([0, len(self.members)]), mem_sym=self.mem_sym, params=params,
                       series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,
-                      target=self.target, mode=self.mode, portfolio=True, config=self.config)
+                      target=self.target, mode=self.mode, portfolio=True, config=self.config, mem_tgt=self.mem_tgt)
 
     def to_vectorbt(self, *, book: bool = True) -> Any:
         """The accounts' returns as vectorbt's returns accessor (its statistics, drawdowns and plots).

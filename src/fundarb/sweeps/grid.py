@@ -259,7 +259,8 @@ def run_points(
     mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(prepared))
     par = np.stack(params, axis=1)
     need_series = keep or (any(pt.weight is None for pt in prepared) and n_sym > 1)
-    out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=np.concatenate(mem_tgt),
+    member_target = np.concatenate(mem_tgt)
+    out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=member_target,
                    params=par, tier_tables=[tier_table(tiers, s, mmr) for s in market.symbols],
                    mode="detail" if need_series else "sweep")
     members = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(prepared)), n_sym),
@@ -267,7 +268,7 @@ def run_points(
                                         names=["point", "symbol"])
     groups = pd.MultiIndex.from_arrays([acct_point, acct_symbol], names=["point", "symbol"])
     res = Result(market=market, groups=groups, members=members, grp_start=gs, mem_sym=mem_sym, params=par,
-                 target=target, mode="detail" if need_series else "sweep",
+                 target=target, mem_tgt=member_target, mode="detail" if need_series else "sweep",
                  portfolio=all(pt.weight is not None for pt in prepared), **out)
     accounts = res.stats().reset_index()
 
@@ -293,7 +294,7 @@ def run_points(
     book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
                   grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
                   mtotals=out["mtotals"], gtotals=book_gt, records=np.empty((0, k.N_REC)), target=target,
-                  mode="sweep", portfolio=True)
+                  mem_tgt=member_target, mode="sweep", portfolio=True)
     return book.stats().reset_index(drop=True), accounts, (res if keep else None)
 
 
