@@ -130,6 +130,18 @@ class MarketData:
     _extra: dict[object, object] = field(default_factory=dict, repr=False)
     """Memo of arrays derived from this (immutable) data, e.g. trailing funding sums; never part of equality."""
 
+    def __post_init__(self) -> None:
+        # every MarketData hands the kernels C-ordered, read-only float64 arrays (read-only *views*: the caller's
+        # own arrays stay writable), so numba compiles one specialisation and reuses it from its cache
+        frozen = {}
+        for key, arr in self.arrays.items():
+            a = np.ascontiguousarray(arr, dtype=np.float64)
+            if a.flags.writeable:
+                a = a.view()
+                a.setflags(write=False)
+            frozen[key] = a
+        object.__setattr__(self, "arrays", frozen)
+
     def __setstate__(self, state: dict[str, object]) -> None:
         # pickling (e.g. to a Dask worker) makes arrays writable again; keep them read-only so the compiled
         # kernels see the same array types as in the process that made the data (no recompilation there)
