@@ -11,6 +11,7 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.engine import nb as k
 from fundarb.errors import ConfigError
+from fundarb.results import metrics as M
 
 __all__ = ["COMPONENTS", "IDENTITY_SIGN", "Result", "streaming_totals"]
 
@@ -317,15 +318,12 @@ class Result:
         final = t[k.T_EQUITY]
         n = t[k.T_N_R]
         comp = {name: self._by_group(self.mtotals[i]) for i, name in enumerate(COMPONENTS)}
+        wealth = final / cap
+        mdd = t[k.T_MAX_DD]
+        funding = comp["funding"]
+        pnl = final - cap
+        cagr = M.annualized_return_from_wealth(wealth, n, periods_per_year=ppy)
         with np.errstate(divide="ignore", invalid="ignore"):
-            years = n / ppy
-            cagr = np.where(final > 0, np.power(np.maximum(final / cap, 1e-300), 1.0 / years) - 1.0, -1.0)
-            mean = t[k.T_SUM_R] / n
-            std = np.sqrt(np.maximum(t[k.T_SUM_R2] - n * mean * mean, 0.0) / (n - 1))
-            down = np.sqrt(t[k.T_SUM_DOWN2] / n)
-            mdd = t[k.T_MAX_DD]
-            funding = comp["funding"]
-            pnl = final - cap
             days_in_mkt = t[k.T_BARS_IN_MARKET] * self.market.bar_hours / 24.0
             rt_cost = 2.0 * cap * self._entry_notional_share() * (
                 self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE] + 2 * self.params[k.P_HALF_SPREAD]
@@ -335,24 +333,24 @@ class Result:
                 "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_FIRST_BAR]],
                 "end": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_LAST_BAR]],
                 "final_equity": final,
-                "total_return": final / cap - 1.0,
+                "total_return": M.total_return_from_wealth(wealth),
                 "cagr": cagr,
-                "volatility": std * np.sqrt(ppy),
-                "sharpe": np.where(std > 0, mean / std * np.sqrt(ppy), np.nan),
-                "sortino": np.where(down > 0, mean / down * np.sqrt(ppy), np.nan),
+                "volatility": M.annualized_volatility_from_sums(t[k.T_SUM_R], t[k.T_SUM_R2], n, periods_per_year=ppy),
+                "sharpe": M.sharpe_from_sums(t[k.T_SUM_R], t[k.T_SUM_R2], n, periods_per_year=ppy),
+                "sortino": M.sortino_from_sums(t[k.T_SUM_R], t[k.T_SUM_DOWN2], n, periods_per_year=ppy),
                 "max_drawdown": mdd,
                 "max_drawdown_days": t[k.T_MAX_DD_BARS] * self.market.bar_hours / 24.0,
-                "calmar": np.where(mdd < 0, cagr / np.abs(mdd), np.nan),
+                "calmar": M.calmar_from(cagr, mdd),
                 "time_in_market": t[k.T_BARS_IN_MARKET] / n,
                 "n_trades": self._by_group(self.mtotals[k.M_TRADES]).astype(np.int64),
                 "n_liquidations": t[k.T_N_LIQ].astype(np.int64),
                 "funding_pnl": funding,
                 **{name: comp[name] for name in COMPONENTS[1:]},
                 "basis_pnl": comp["spot_pnl"] + comp["perp_pnl"],
-                "realised_apr_on_capital": pnl / cap / years,
-                "funding_apr_on_capital": funding / cap / years,
-                "funding_kept_share": np.where(funding > 0, pnl / funding, np.nan),
-                "break_even_days": np.where(daily_funding > 0, rt_cost / daily_funding, np.inf),
+                "realised_apr_on_capital": M.realised_apr_on_capital(pnl, cap, periods=n, periods_per_year=ppy),
+                "funding_apr_on_capital": M.realised_apr_on_capital(funding, cap, periods=n, periods_per_year=ppy),
+                "funding_kept_share": M.funding_kept_share(pnl, funding),
+                "break_even_days": M.break_even_days(rt_cost, daily_funding),
             }
         return pd.DataFrame(data, index=self.groups)
 

@@ -11,7 +11,6 @@ are run in chunks, many accounts per kernel call, locally or on a Dask cluster (
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -23,9 +22,8 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.engine import nb as k
-from fundarb.engine.config import Costs
+from fundarb.engine.config import Costs, EngineOptions
 from fundarb.engine.run import (
-    backtest,
     clean_targets,
     param_column,
     period_bars,
@@ -159,15 +157,14 @@ def expand_grid(strategy: Any, grid: Mapping[str, Sequence[Any]], *, skip_invali
     return grid, points, strategies, skipped
 
 
-#: The options of :func:`fundarb.backtest` a strategy may carry (their defaults are backtest's own).
+#: The options of :func:`fundarb.backtest` a strategy may carry (their defaults are EngineOptions', as backtest's).
 ENGINE_OPTIONS = ("leverage", "spot_leverage", "rebalance_at", "spot_rebalance_level", "rebalance_every",
                   "after_liquidation", "liquidation_loss", "margin_mode", "spot_liquidation_level")
 
 
 def engine_options(strategy: Any) -> dict[str, Any]:
     """The :func:`fundarb.backtest` options a strategy carries, with backtest's defaults for the others."""
-    defaults = inspect.signature(backtest).parameters
-    opts: dict[str, Any] = {name: defaults[name].default for name in ENGINE_OPTIONS}
+    opts: dict[str, Any] = EngineOptions().as_dict(ENGINE_OPTIONS)
     if hasattr(strategy, "engine_options"):
         opts.update(strategy.engine_options())
     return opts
