@@ -162,7 +162,7 @@ plt.show()
 wf = fa.walk_forward(market, STRATEGY, GRID, train=TRAIN, test=TEST, metric=METRIC, costs=COSTS)
 folds = wf.folds[["test_start", *GRID, f"is_{METRIC}", f"oos_{METRIC}"]].rename(
     columns={f"is_{METRIC}": f"{METRIC} in sample", f"oos_{METRIC}": f"{METRIC} out of sample"})
-print(folds.round(2).to_string(index=False))
+print(folds.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 print(f"overfitting gap (mean in-sample − mean out-of-sample {METRIC}): {wf.overfitting_gap:.2f}")
 fig, ax = plt.subplots(figsize=(8, 3.2))
 wf.equity.plot(ax=ax, color="C0")
