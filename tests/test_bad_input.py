@@ -171,6 +171,35 @@ def test_cli_fifo_data_file(tmp_path, capsys):
         fa.load_table(tmp_path, columns=FUND, tz="UTC")
 
 
+WF = ["walk-forward", STRATEGY, "--grid", "entry=0.1,0.2", "--train", "20d", "--test", "5d"]
+
+
+@pytest.mark.parametrize(("cmd", "match"), [
+    ([*WF, "--json", "{tmp}"], r"--json .* is a folder"),
+    ([*WF, "--plot", "{tmp}/wf.xyz"], r"--plot .*cannot write a figure as '\.xyz'"),
+    ([*WF, "--start", "yesterday"], r"--start: cannot read date 'yesterday'"),
+    ([*WF, "--start", "2024-02-01", "--end", "2024-01-01"], r"--start 2024-02-01 is after --end 2024-01-01"),
+    ([*WF, "--symbols", ",,"], r"--symbols names no symbol"),
+    (["walk-forward", "{tmp}", "--grid", "entry=0.1"], r"strategy file .* is a folder"),
+    (["walk-forward", "{fifo}", "--grid", "entry=0.1"], r"named pipe \(FIFO\)"),
+    ([*WF, "--metric", "sharp"], r"--metric: unknown 'sharp' \(did you mean 'sharpe'\?\)"),
+    ([*WF, "--train", "99999999999d"], r"--train: duration .* is too long"),
+    (["sweep", STRATEGY, "--grid", "entry=0.1", "--metric", "sharp"],
+     r"--metric: unknown 'sharp' \(did you mean 'sharpe'\?\)"),
+    (["sweep", STRATEGY, "--grid", "entry=0.1", "--metric", "entry"], r"--metric: unknown 'entry'"),
+])
+def test_cli_walk_forward_and_metric_checked_before_work(paths, capsys, cmd, match):
+    cmd = [a.format(tmp=paths["tmp"], fifo=paths["fifo"]) for a in cmd]
+    assert re.search(match, _cli_error(capsys, cmd))
+
+
+def test_stat_names_are_the_stats_columns(m2):
+    from fundarb.results.result import STAT_NAMES
+
+    stats = fa.backtest(m2, pd.DataFrame(0.0, index=m2.index, columns=m2.symbols)).stats()
+    assert tuple(stats.columns) == ("start", "end", *STAT_NAMES)
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["backtest"], r"Missing argument 'strategy'"),
     (["backtest", STRATEGY, "--capital", "abc"], r"Invalid value for '--capital'"),

@@ -15,6 +15,7 @@ from fundarb.cli.app import (
     SymbolsOpt,
     app,
     check_args,
+    check_choice,
     check_count,
     open_market,
 )
@@ -55,6 +56,9 @@ def sweep(
     check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv},
                figures={"--heatmap": heatmap})
     check_count(top, "--top")
+    from fundarb.results.result import STAT_NAMES
+
+    check_choice(metric, STAT_NAMES, "--metric")
     import pandas as pd
 
     from fundarb.errors import ConfigError
