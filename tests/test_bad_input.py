@@ -205,7 +205,7 @@ def test_stat_names_are_the_stats_columns(m2):
     (["backtest", STRATEGY, "--capital", "abc"], r"Invalid value for '--capital'"),
     (["nosuch"], r"No such command 'nosuch'"),
     (["backtest", STRATEGY, "--bogus"], r"No such option: --bogus"),
-    (["sweep", STRATEGY], r"Missing option '--grid'"),
+    (["sweep", STRATEGY], r"empty grid: give at least one field"),
     (["sweep", STRATEGY, "--grid", "entry=0.1", "--top", "x"], r"Invalid value for '--top'"),
 ])
 def test_cli_usage_errors_are_one_line(capsys, args, match):
