@@ -159,6 +159,24 @@ def test_cli_fifo_strategy_file(paths, capsys):
     assert "named pipe (FIFO)" in err
 
 
+@pytest.mark.parametrize(("which", "match"), [
+    ("fifo", r"fifo\.toml: strategy file is a named pipe \(FIFO\), not a regular file"),
+    ("tmp", r"strategy file is a folder, not a regular file"),
+    ("empty", r"strategy file is empty"),
+    (123, r"strategy file must be a path \(str or os\.PathLike\), got int"),
+])
+def test_load_strategy_refuses_what_is_not_a_regular_file(paths, which, match):
+    from fundarb.signals.toml import load_strategy
+
+    if which == "empty":
+        (paths["tmp"] / "empty.toml").write_text("")
+        arg = paths["tmp"] / "empty.toml"
+    else:
+        arg = paths.get(which, which)
+    with pytest.raises(ConfigError, match=match):
+        load_strategy(arg)  # a FIFO would block the read forever
+
+
 def test_cli_fifo_data_file(tmp_path, capsys):
     d = _ft_dir(tmp_path / "ft")
     spot = d / "TST_USDT-1h.feather"
