@@ -160,9 +160,9 @@ def test_cli_fifo_strategy_file(paths, capsys):
 
 
 @pytest.mark.parametrize(("which", "match"), [
-    ("fifo", r"fifo\.toml: strategy file is a named pipe \(FIFO\), not a regular file"),
-    ("tmp", r"strategy file is a folder, not a regular file"),
-    ("empty", r"strategy file is empty"),
+    ("fifo", r"fifo\.toml: cannot read strategy file: it is a named pipe \(FIFO\), not a regular file"),
+    ("tmp", r"cannot read strategy file: it is a folder, not a regular file"),
+    ("empty", r"cannot read strategy file: it is empty"),
     (123, r"strategy file must be a path \(str or os\.PathLike\), got int"),
 ])
 def test_load_strategy_refuses_what_is_not_a_regular_file(paths, which, match):

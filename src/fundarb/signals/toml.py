@@ -99,7 +99,8 @@ def load_strategy(path: str | os.PathLike[str]) -> StrategySpec:
     try:
         require_file(src, "strategy file")
     except DataError as e:
-        raise ConfigError(str(e)) from None
+        why = e.reason.removeprefix("strategy file ").replace("not found", "does not exist")
+        raise ConfigError(f"{src}: cannot read strategy file: it {why}") from None
     try:
         raw = Path(src).read_bytes()
     except OSError as e:
