@@ -1,4 +1,4 @@
-"""Kernel speed against the reference simulator, on real BTC 1h 2019–2026 (../shared/data).
+"""Kernel speed against the reference simulator, on real BTC 1h 2019–2026 ($FUNDARB_DATA, default ../shared/data).
 
 Prints bar-columns per second of:
 - the reference simulator (tests/reference/simulator.py, pure Python, one column) — the baseline;
@@ -21,12 +21,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from datadir import data_dir  # noqa: E402
+
 import fundarb as fa  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir() / "binance"),
+                    help="freqtrade folder (default $FUNDARB_DATA/binance, FUNDARB_DATA defaulting to ../shared/data)")
     ap.add_argument("--columns", type=int, default=2000, help="parameter sets in the sweep run")
     ap.add_argument("--reference-bars", type=int, default=20000, help="bars given to the slow reference")
     args = ap.parse_args()

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from datadir import data_dir
 
 import fundarb as fa
 
@@ -30,7 +31,8 @@ def best_of(fn, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir() / "binance"),
+                    help="freqtrade folder (default $FUNDARB_DATA/binance, FUNDARB_DATA defaulting to ../shared/data)")
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     d = Path(args.data)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from datadir import data_dir
 
 import fundarb as fa
 
@@ -22,7 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir() / "binance"),
+                    help="freqtrade folder (default $FUNDARB_DATA/binance, FUNDARB_DATA defaulting to ../shared/data)")
     ap.add_argument("--points", type=int, default=5000, help="grid points (accounts = points × 2 symbols)")
     ap.add_argument("--sample", type=int, default=20, help="points backtested one by one for the baseline")
     args = ap.parse_args()

@@ -16,18 +16,18 @@ Run: python benchmarks/bench_vectorbt.py [--sets 500]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from datadir import data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("FUNDARB_DATA", ROOT / ".." / "shared" / "data")) / "binance"
+    return data_dir() / "binance"
 
 
 def _vectorbt_orders(market, leverages: np.ndarray, every: int, costs):

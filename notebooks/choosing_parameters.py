@@ -18,14 +18,15 @@
 # in-sample heatmap is an optimistic estimate; the second half of this notebook re-runs the sweep on a later
 # period to see how much of the ranking holds.
 #
-# Runs on the **synthetic** demo dataset by default; set `DATA` (or `FUNDARB_DATA`) to a folder with `binance/`
-# (freqtrade layout), e.g. `../shared/data`, for real data. Keep the grid small when trying things out.
+# Runs on the real data in `$FUNDARB_DATA` (a folder with `binance/`, freqtrade layout; default `../shared/data`
+# when it is there), else on the **synthetic** demo dataset; `DATA` below overrides both. Keep the grid small
+# when trying things out.
 #
 # The outputs stored with this notebook were made on real Binance data (`FUNDARB_DATA=../shared/data` from the
-# project root); without it the notebook runs on the demo dataset.
+# project root); without real data the notebook runs on the demo dataset.
 
 # %% tags=["parameters"]
-DATA = None  # None: $FUNDARB_DATA if set, else the demo dataset ("demo" forces it)
+DATA = None  # None: $FUNDARB_DATA, else ../shared/data if there, else the demo dataset ("demo" forces it)
 SYMBOLS = None  # e.g. ["BTC", "ETH"]; None: every symbol
 GRID = {"window": ["3d", "7d", "30d"], "entry": [0.05, 0.10, 0.20], "leverage": [1, 3]}
 METRIC = "sharpe"
@@ -40,7 +41,9 @@ import pandas as pd
 
 import fundarb as fa
 
-DATA = DATA or os.environ.get("FUNDARB_DATA") or "demo"
+SHARED = "../shared/data"  # beside the project: the tests' and benchmarks' default too
+DATA = DATA or os.environ.get("FUNDARB_DATA") or next(
+    (SHARED for b in (Path.cwd(), Path.cwd().parent) if (b / SHARED).is_dir()), "demo")
 if DATA == "demo":
     market, DATA_NAME = fa.demo_market(), "demo (synthetic)"
 else:

@@ -584,6 +584,25 @@ def test_fundarb_data_env(monkeypatch, tmp_path):
     assert real_data_dir({}) == (ROOT / ".." / "shared" / "data").resolve()
     readme = (ROOT / "README.md").read_text()
     assert "FUNDARB_DATA" in readme
+    import importlib.util
+
+    import loopback_exchange
+
+    assert loopback_exchange.SHARED_DATA == real_data_dir()
+    spec = importlib.util.spec_from_file_location("datadir", ROOT / "benchmarks" / "datadir.py")
+    assert spec is not None and spec.loader is not None
+    datadir = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(datadir)
+    monkeypatch.setenv("FUNDARB_DATA", str(tmp_path))
+    assert datadir.data_dir() == tmp_path.resolve()
+    monkeypatch.delenv("FUNDARB_DATA")
+    assert datadir.data_dir() == real_data_dir({})
+    for bench in (ROOT / "benchmarks").glob("bench_*.py"):
+        text = bench.read_text()
+        assert "load_freqtrade" not in text or "data_dir()" in text, bench.name  # reads $FUNDARB_DATA
+    for nb in (ROOT / "notebooks").glob("*.py"):
+        text = nb.read_text()
+        assert 'os.environ.get("FUNDARB_DATA")' in text and 'SHARED = "../shared/data"' in text, nb.name
 
 
 def test_check_real_refuses_booleans():
