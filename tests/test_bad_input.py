@@ -177,6 +177,22 @@ def test_load_strategy_refuses_what_is_not_a_regular_file(paths, which, match):
         load_strategy(arg)  # a FIFO would block the read forever
 
 
+@pytest.mark.parametrize("cmd", ["sweep", "walk-forward"])
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"--grid-file .*fifo\.toml is a named pipe \(FIFO\)"),
+                                              ("tmp", r"--grid-file .* is a folder, not a regular file")])
+def test_cli_grid_file_not_regular(paths, capsys, cmd, which, match):
+    assert re.search(match, _cli_error(capsys, [cmd, STRATEGY, "--grid-file", str(paths[which])]))
+
+
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"grid file is a named pipe \(FIFO\)"),
+                                              ("tmp", r"grid file is a folder, not a regular file")])
+def test_grid_file_not_regular_api(paths, which, match):
+    from fundarb.sweeps.spec import grid_from_args
+
+    with pytest.raises(ConfigError, match=match):
+        grid_from_args(None, str(paths[which]))
+
+
 def test_cli_fifo_data_file(tmp_path, capsys):
     d = _ft_dir(tmp_path / "ft")
     spot = d / "TST_USDT-1h.feather"

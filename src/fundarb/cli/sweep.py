@@ -53,7 +53,8 @@ def sweep(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Backtest every point of a parameter grid and rank the points by their book (default: the demo dataset)."""
-    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv},
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
+               outputs={"--csv": csv},
                figures={"--heatmap": heatmap})
     check_count(top, "--top")
     from fundarb.results.result import STAT_NAMES

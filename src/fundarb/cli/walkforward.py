@@ -43,7 +43,7 @@ def walk_forward(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Walk-forward validation: in-sample choice, out-of-sample result, and the gap between them."""
-    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy},
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
                outputs={"--json": json_out}, figures={"--plot": plot})
     from fundarb.durations import parse_duration
     from fundarb.sweeps.walkforward import METRICS
