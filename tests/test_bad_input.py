@@ -628,3 +628,29 @@ def test_check_real_refuses_booleans():
     for bad in (True, np.bool_(False), "1", None):
         with pytest.raises(ConfigError, match="capital must be a number"):
             check_real("capital", bad)
+
+
+# ---------------------------------------------------------------------------------------------- second pass
+def test_select_non_string_symbol(m2):
+    with pytest.raises(ConfigError, match=r"select takes symbol names \(str\), got 1"):
+        m2.select([1])
+
+
+def test_load_freqtrade_symbols_of_wrong_type(tmp_path):
+    d = _ft_dir(tmp_path / "ft")
+    with pytest.raises(ConfigError, match="symbols must be a symbol, a list of symbols or None, got int"):
+        fa.load_freqtrade(d, 5)
+    with pytest.raises(ConfigError, match=r"symbols must be names \(str\), got 5"):
+        fa.load_freqtrade(d, ["TST", 5])
+
+
+def test_walk_forward_anchored_must_be_bool(m2):
+    with pytest.raises(ConfigError, match="anchored must be True or False, got 'no'"):
+        fa.walk_forward(m2, fa.FundingCarry(), {"entry": [0.1]}, train="1d", test="8h", anchored="no")
+
+
+def test_strategy_numbers_accept_numpy_scalars_not_bools():
+    s = fa.FundingCarry(leverage=np.int64(2), entry=np.float32(0.25))
+    assert s.leverage == 2.0 and type(s.leverage) is float and s.entry == 0.25
+    with pytest.raises(ConfigError, match=r"leverage must be a number > 0; got np\.True_"):
+        fa.FundingCarry(leverage=np.bool_(True))
