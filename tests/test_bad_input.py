@@ -654,3 +654,17 @@ def test_strategy_numbers_accept_numpy_scalars_not_bools():
     assert s.leverage == 2.0 and type(s.leverage) is float and s.entry == 0.25
     with pytest.raises(ConfigError, match=r"leverage must be a number > 0; got np\.True_"):
         fa.FundingCarry(leverage=np.bool_(True))
+
+
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"manifest is a named pipe \(FIFO\)"),
+                                              ("tmp", r"manifest is a folder, not a regular file")])
+def test_fetch_manifest_not_regular(paths, capsys, which, match):
+    assert re.search(match, _cli_error(capsys, ["fetch", str(paths[which])]))
+
+
+def test_fetch_tiers_file_fifo_refused_before_any_request(paths, capsys):
+    # a closed port as the exchange: were the tiers file not checked first, this would try the network
+    err = _cli_error(capsys, ["fetch", "--symbols", "BTC", "--since", "2024-01-01", "--out", str(paths["tmp"] / "d"),
+                              "--api-url", "http://127.0.0.1:9", "--max-retries", "0", "--tiers-file",
+                              str(paths["fifo"])])
+    assert re.search(r"--tiers-file .*fifo\.toml is a named pipe \(FIFO\)", err)
