@@ -65,7 +65,7 @@ print(f"grid: {GRID} → {int(np.prod([len(v) for v in GRID.values()]))} points 
 # %%
 sw = fa.sweep(market, STRATEGY, GRID, costs=COSTS)
 cols = [*GRID, "symbol", "cagr", "sharpe", "max_drawdown", "n_trades", "n_liquidations", "funding_kept_share"]
-sw.best(METRIC, 10)[cols].style.format({"cagr": "{:.2%}", "sharpe": "{:.2f}", "max_drawdown": "{:.2%}",
+sw.best(METRIC, 10, per_symbol=True)[cols].style.format({"cagr": "{:.2%}", "sharpe": "{:.2f}", "max_drawdown": "{:.2%}",
                                         "funding_kept_share": "{:.0%}"})
 
 
@@ -91,7 +91,7 @@ x, y = list(GRID)[:2]
 metrics = [(METRIC, ".2f"), ("cagr", ".1%"), ("max_drawdown", ".1%"), ("n_trades", ".0f")]
 fig, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.6))
 for ax, (m, fmt) in zip(axes, metrics, strict=True):
-    heatmap(ax, sw.heatmap(x, y, m), " and ".join([f"{m}: mean over symbols", *list(GRID)[2:]]), fmt)
+    heatmap(ax, sw.heatmap(x, y, m), " and ".join([f"{m}: book (all symbols)", *list(GRID)[2:]]), fmt)
 fig.suptitle(f"{STRATEGY.__class__.__name__} sweep on {DATA_NAME}", y=1.02)
 fig.tight_layout()
 plt.show()
@@ -106,7 +106,8 @@ fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squee
 for ax in axes.flat[len(market.symbols):]:
     ax.set_visible(False)
 for ax, s in zip(axes.flat, market.symbols, strict=False):
-    heatmap(ax, sw.heatmap(x, y, METRIC, symbol=s), f"{METRIC}: {s}", ".2f")
+    acc = sw.per_symbol[sw.per_symbol["symbol"] == s]
+    heatmap(ax, acc.pivot_table(index=y, columns=x, values=METRIC, aggfunc="max"), f"{METRIC}: {s}", ".2f")
 fig.tight_layout()
 plt.show()
 
@@ -125,7 +126,7 @@ for (lo, hi), syms in spans.items():
     part = market.select(syms)
     mid = (lo + (hi - lo) / 2).floor(market.timeframe)
     splits.update(dict.fromkeys(syms, mid))
-    halves = {half: fa.sweep(part.slice(a, b), STRATEGY, GRID, costs=COSTS).table.set_index([*GRID, "symbol"])
+    halves = {half: fa.sweep(part.slice(a, b), STRATEGY, GRID, costs=COSTS).per_symbol.set_index([*GRID, "symbol"])
               for half, (a, b) in {"in": (lo, mid - market.timeframe), "out": (mid, hi)}.items()}
     parts.append(pd.DataFrame({f"{METRIC}_{k}": v[METRIC] for k, v in halves.items()}).reset_index("symbol"))
 both = pd.concat(parts)
