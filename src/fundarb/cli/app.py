@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fundarb.errors import ConfigError
+from fundarb.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from fundarb.data.market import MarketData
@@ -79,6 +79,12 @@ def check_count(value: int, option: str, *, minimum: int = 1) -> None:
     """An integer option must be at least ``minimum``."""
     if value < minimum:
         raise ConfigError(f"{option} must be ≥ {minimum}, got {value}")
+
+
+def check_choice(value: str, choices: Sequence[str], option: str) -> None:
+    """A named option must be one of ``choices`` (did-you-mean on a near miss)."""
+    if value not in choices:
+        raise ConfigError(f"{option}: unknown {value!r}{did_you_mean(value, choices)}; one of {', '.join(choices)}")
 
 
 def check_input_file(path: str, what: str = "file") -> None:

@@ -15,6 +15,7 @@ from fundarb.cli.app import (
     SymbolsOpt,
     app,
     check_args,
+    check_choice,
     check_count,
     describe_market,
     open_market,
@@ -55,9 +56,12 @@ def sweep(
                                                "every pair of swept fields, top points) here.")] = None,
 ) -> None:
     """Backtest every point of a parameter grid and rank the points by their book (default: the demo dataset)."""
-    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv,
-               "--report": report}, figures={"--heatmap": heatmap})
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
+               outputs={"--csv": csv, "--report": report}, figures={"--heatmap": heatmap})
     check_count(top, "--top")
+    from fundarb.results.result import STAT_NAMES
+
+    check_choice(metric, STAT_NAMES, "--metric")
     import pandas as pd
 
     from fundarb.errors import ConfigError

@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    check_args,
+    check_choice,
+    open_market,
+)
 from fundarb.cli.sweep import GridFileOpt, GridOpt, SchedulerOpt
 
 
@@ -32,6 +43,14 @@ def walk_forward(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Walk-forward validation: in-sample choice, out-of-sample result, and the gap between them."""
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
+               outputs={"--json": json_out}, figures={"--plot": plot})
+    from fundarb.durations import parse_duration
+    from fundarb.sweeps.walkforward import METRICS
+
+    check_choice(metric, METRICS, "--metric")
+    parse_duration(train, name="--train")
+    parse_duration(test, name="--test")
     import json
 
     import pandas as pd

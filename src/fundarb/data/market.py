@@ -309,6 +309,10 @@ class MarketData:
             symbols = [symbols]
         if not isinstance(symbols, Iterable):
             raise ConfigError(f"select takes a symbol or a list of symbols, got {symbols!r}")
+        symbols = list(symbols)
+        bad = [s for s in symbols if not isinstance(s, str)]
+        if bad:
+            raise ConfigError(f"select takes symbol names (str), got {bad[0]!r}; symbols: {', '.join(self.symbols)}")
         pos = [self.symbol_position(s) for s in symbols]
         if not pos:
             raise ConfigError(f"select needs at least one symbol; symbols: {', '.join(self.symbols)}")

@@ -13,11 +13,17 @@ from fundarb.engine import nb as k
 from fundarb.errors import ConfigError
 from fundarb.results import metrics as M
 
-__all__ = ["COMPONENTS", "IDENTITY_SIGN", "Result", "streaming_totals"]
+__all__ = ["COMPONENTS", "IDENTITY_SIGN", "STAT_NAMES", "Result", "streaming_totals"]
 
 COMPONENTS = ("funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
               "insurance_fund_loss")
 """PnL components of the DESIGN §6 identity (cumulative, in quote currency)."""
+
+STAT_NAMES = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
+              "max_drawdown_days", "calmar", "time_in_market", "n_trades", "n_liquidations", "funding_pnl",
+              *COMPONENTS[1:], "basis_pnl", "realised_apr_on_capital", "funding_apr_on_capital", "funding_kept_share",
+              "break_even_days")
+"""The numeric columns of :meth:`Result.stats` (besides ``start``/``end``), in order: what sweeps rank by."""
 
 #: Sign of each component in the DESIGN §6 identity: equity = capital + Σ sign · component.
 IDENTITY_SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "slippage": -1,

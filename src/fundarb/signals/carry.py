@@ -19,7 +19,7 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
 from fundarb.engine.config import STRATEGY_OPTIONS, Costs, EngineOptions
-from fundarb.errors import ConfigError, did_you_mean
+from fundarb.errors import ConfigError, did_you_mean, is_real
 from fundarb.signals.filters import annualised_on_notional, trailing_funding
 from fundarb.signals.nb import carry_states_nb
 
@@ -47,7 +47,7 @@ def check_number(key: str, value: Any, *, low: float = -math.inf, high: float = 
                  allow_inf: bool = False, what: str = "") -> float:
     """Return ``value`` as a float if it is a real number in range; raise ConfigError naming ``key`` otherwise."""
     rng = f"{'>' if low_open else '≥'} {low:g}" + (f" and ≤ {high:g}" if math.isfinite(high) else "")
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if not is_real(value) or math.isnan(value):  # NumPy number scalars are numbers; booleans are not
         raise ConfigError(f"{key} must be a number {rng}{what}; got {value!r}")
     v = float(value)
     if math.isinf(v) and not (allow_inf and v > 0):
