@@ -21,5 +21,5 @@ def require_data(path: str | Path, symbols: tuple[str, ...] = ("BTC",)) -> Path:
     if not p.is_dir() or missing:
         what = "no such folder" if not p.is_dir() else f"missing {', '.join(f'{s}_USDT-1h.feather' for s in missing)}"
         sys.exit(f"error: no benchmark data at {p} ({what}); set FUNDARB_DATA to a folder holding binance/ "
-                 "(see ../shared/data/README) or pass --data")
+                 "or pass --data")
     return p

@@ -605,20 +605,20 @@ def test_fundarb_data_env(monkeypatch, tmp_path):
     import loopback_exchange
 
     assert loopback_exchange.SHARED_DATA == real_data_dir()
-    spec = importlib.util.spec_from_file_location("datadir", ROOT / "benchmarks" / "datadir.py")
+    spec = importlib.util.spec_from_file_location("bench_data", ROOT / "benchmarks" / "_data.py")
     assert spec is not None and spec.loader is not None
-    datadir = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(datadir)
+    bench_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_data)
     monkeypatch.setenv("FUNDARB_DATA", str(tmp_path))
-    assert datadir.data_dir() == tmp_path.resolve()
+    assert bench_data.data_dir() == tmp_path / "binance"
     monkeypatch.delenv("FUNDARB_DATA")
-    assert datadir.data_dir() == real_data_dir({})
+    assert bench_data.data_dir().resolve() == real_data_dir({}) / "binance"
     for bench in (ROOT / "benchmarks").glob("bench_*.py"):
         text = bench.read_text()
         assert "load_freqtrade" not in text or "data_dir()" in text, bench.name  # reads $FUNDARB_DATA
     for nb in (ROOT / "notebooks").glob("*.py"):
         text = nb.read_text()
-        assert 'os.environ.get("FUNDARB_DATA")' in text and 'SHARED = "../shared/data"' in text, nb.name
+        assert 'os.environ.get("FUNDARB_DATA")' in text, nb.name
 
 
 def test_check_real_refuses_booleans():
