@@ -311,11 +311,15 @@ def _group(
                 if first[i] < 0.0:
                     first[i] = t
                 last[i] = t
+            # each leg's last known price moves to its own open when that exists (a spot-only gap still moves
+            # the mark, which sizing, funding and the cross check then use)
+            if act_s[i]:
                 if a[i] != 0.0:
                     comp[i, SPOT_PNL] += a[i] * (so - last_s[i])
+                last_s[i] = so
+            if act_p[i]:
                 if b[i] != 0.0:
                     comp[i, PERP_PNL] += b[i] * (mo - last_m[i])
-                last_s[i] = so
                 last_m[i] = mo
         if any_open:
             if g_first < 0:
@@ -339,6 +343,8 @@ def _group(
         for i in range(n):
             tg = target[t, mem_tgt[m0 + i]]
             wt = weight[t, mem_tgt[m0 + i]]
+            if not wt > 0.0:
+                tg = 0  # a zero weight is a flat target: it closes the pair and releases a lock
             if lock[i] != 0 and tg != lock[i]:
                 lock[i] = 0
                 lock_bar[i] = -1.0
