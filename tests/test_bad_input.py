@@ -668,3 +668,17 @@ def test_fetch_tiers_file_fifo_refused_before_any_request(paths, capsys):
                               "--api-url", "http://127.0.0.1:9", "--max-retries", "0", "--tiers-file",
                               str(paths["fifo"])])
     assert re.search(r"--tiers-file .*fifo\.toml is a named pipe \(FIFO\)", err)
+
+
+def test_capital_beyond_float_cents_and_a_market_that_is_not_marketdata():
+    m = fa.demo_market(days=10)
+    with pytest.raises(fa.ConfigError, match=r"capital must be > 0 and ≤ 1e\+12"):
+        fa.backtest(m, 1, capital=1e308)
+    with pytest.raises(fa.ConfigError, match="market must be a fundarb.MarketData"):
+        fa.backtest("demo", 1)
+
+
+def test_cli_capital_out_of_range_is_one_line(capsys):
+    assert main(["backtest", STRATEGY, "--dataset", "demo", "--capital", "1e308"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "capital" in err and "\n" not in err

@@ -135,6 +135,10 @@ class Costs:
 MAX_SPOT_LEVERAGE = 10.0  # Binance's largest spot margin leverage
 
 
+#: Largest starting capital: float64 keeps cents exact up to about 1e13; beyond, the accounting identity loses them.
+MAX_CAPITAL = 1e12
+
+
 def _positive(name: str, v: Any, high: float = math.inf, what: str = "") -> float:
     rng = "> 0" + (f" and ≤ {high:g}" if math.isfinite(high) else "")
     if not _is_number(v) or not math.isfinite(v) or not 0 < v <= high:
@@ -166,7 +170,7 @@ class EngineOptions:
     Parameters
     ----------
     capital
-        Starting capital of each account, ``> 0``.
+        Starting capital of each account, ``> 0`` and at most :data:`MAX_CAPITAL` (1e12).
     leverage
         Perp leverage ``L``, ``> 0`` (the tier-dependent maximum is checked by ``backtest`` against the tiers).
     spot_leverage
@@ -204,7 +208,8 @@ class EngineOptions:
 
     def __post_init__(self) -> None:
         put = object.__setattr__
-        put(self, "capital", _positive("capital", self.capital))
+        put(self, "capital", _positive("capital", self.capital, MAX_CAPITAL,
+                                       " (larger amounts lose the cent in float64 arithmetic)"))
         put(self, "leverage", _positive("leverage", self.leverage))
         put(self, "spot_leverage", _positive("spot_leverage", self.spot_leverage, MAX_SPOT_LEVERAGE,
                                              " (spot margin leverage)"))

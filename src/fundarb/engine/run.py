@@ -449,6 +449,9 @@ def backtest(
     """
     from fundarb.results.result import Result
 
+    if not isinstance(market, MarketData):
+        raise ConfigError(f"market must be a fundarb.MarketData (from a loader or fa.demo_market()), "
+                          f"got {type(market).__name__}")
     costs = Costs() if costs is None else costs
     if not isinstance(costs, Costs):
         raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
