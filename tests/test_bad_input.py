@@ -674,7 +674,7 @@ def test_capital_beyond_float_cents_and_a_market_that_is_not_marketdata():
     m = fa.demo_market(days=10)
     with pytest.raises(fa.ConfigError, match=r"capital must be > 0 and ≤ 1e\+12"):
         fa.backtest(m, 1, capital=1e308)
-    with pytest.raises(fa.ConfigError, match="market must be a fundarb.MarketData"):
+    with pytest.raises(fa.ConfigError, match=r"market must be a fundarb\.MarketData"):
         fa.backtest("demo", 1)
 
 
