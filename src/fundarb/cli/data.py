@@ -36,7 +36,9 @@ def describe(
 
 def percent(v: float, digits: int = 2) -> str:
     """A fraction printed as percent, the one way every data command labels funding (``-12.39%``)."""
-    return "n/a" if v != v else f"{v:.{digits}%}"
+    from fundarb.data.funding import format_percent
+
+    return format_percent(v, digits)
 
 
 @app.command("funding-stats")

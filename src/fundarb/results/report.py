@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from fundarb.data.funding import format_percent, funding_table
 from fundarb.engine import nb as k
 from fundarb.engine.config import AFTER_LIQUIDATION
 from fundarb.results import report_charts as charts
@@ -245,6 +246,15 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
                 "kept: PnL over funding earned. Break-even: days of the funding earned to pay one round trip.</p>")
     carry = table.reindex([r for r in _CARRY_ROWS if r in table.index])
     body.append(table_html(carry, fmt=_carry_fmt, cls="carry"))
+    funding = funding_table(result.market)
+    body.append("<h2>Funding of the data</h2><p class='note'>Annualised funding: the settled rates of each symbol's "
+                "active span summed and divided by the span in years (first event to last event plus one interval); "
+                "the same figure <code>fundarb describe</code> and <code>fundarb funding-stats</code> print. The mean "
+                "per event is given with its interval.</p>")
+    shown = pd.DataFrame({"events": funding["events"].map(lambda v: f"{int(v):,}"),
+                          "annualised funding": funding["annualised_funding"].map(format_percent),
+                          "mean per event": funding["mean_per_event"]}, index=funding.index)
+    body.append(table_html(shown, fmt=lambda _k, v: str(v), cls="funding"))
     months = monthly_returns(book.equity.iloc[:, 0], float(book.capital.iloc[0]))
     body.append("<h2>Monthly returns of the book</h2>")
     body.append(table_html(months, fmt=lambda _k, v: fmt_number(v, 2, percent=True), cls="months"))
