@@ -15,8 +15,8 @@ from fundarb.cli.app import (
     SymbolsOpt,
     app,
     check_args,
-    describe_market,
     check_choice,
+    describe_market,
     open_market,
 )
 from fundarb.cli.sweep import GridFileOpt, GridOpt, SchedulerOpt
