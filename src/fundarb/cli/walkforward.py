@@ -69,7 +69,8 @@ def walk_forward(
                  costs=spec.costs, capital=spec.capital or 10_000.0, scheduler=scheduler)
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
-    typer.echo(f"walk-forward of {spec.strategy.name or strategy} on {describe_market(market)}: {len(res.folds)} folds, "
+    typer.echo(f"walk-forward of {spec.strategy.name or strategy} on {describe_market(market)}: "
+               f"{len(res.folds)} folds, "
                f"train {train}, test {test}{' (anchored)' if anchored else ''}, chosen by book {metric}")
     cols = ["test_start", "test_end", *fields, f"is_{metric}", f"oos_{metric}", "oos_final_equity"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
