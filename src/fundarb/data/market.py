@@ -145,9 +145,8 @@ class MarketData:
     def __setstate__(self, state: dict[str, object]) -> None:
         # pickling (e.g. to a Dask worker) makes arrays writable again; keep them read-only so the compiled
         # kernels see the same array types as in the process that made the data (no recompilation there)
-        for arr in state["arrays"].values():  # type: ignore[attr-defined]
-            arr.setflags(write=False)
         self.__dict__.update(state)
+        self.__post_init__()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -251,8 +250,6 @@ class MarketData:
         symbols = tuple(fr.symbol for fr in frames)
         if len(set(symbols)) != len(symbols):
             raise DataError(f"symbol listed twice: {symbols}")
-        for a in arrays.values():
-            a.setflags(write=False)
         return cls(index=index, symbols=symbols, arrays=arrays, timeframe=tf, events=events,
                    label=label, notes=tuple(notes), synthetic=synthetic)
 
@@ -318,11 +315,7 @@ class MarketData:
             raise ConfigError(f"select needs at least one symbol; symbols: {', '.join(self.symbols)}")
         if len(set(pos)) != len(pos):
             raise ConfigError(f"select lists a symbol twice: {list(symbols)}")
-        # C-ordered and read-only like the loader's arrays (``v[:, pos]`` comes out Fortran-ordered): numba
-        # types them the same way, so a selection reuses the compiled kernels instead of compiling new ones
-        arrays = {k: np.ascontiguousarray(v[:, pos]) for k, v in self.arrays.items()}
-        for a in arrays.values():
-            a.setflags(write=False)
+        arrays = {k: v[:, pos] for k, v in self.arrays.items()}  # made C-ordered and read-only by __post_init__
         names = tuple(self.symbols[p] for p in pos)
         return MarketData(index=self.index, symbols=names, arrays=arrays, timeframe=self.timeframe,
                           events={s: self.events[s] for s in names}, label=self.label, notes=self.notes,

@@ -3,7 +3,6 @@ of the ranking metric (and of CAGR and max drawdown) over every pair of swept fi
 
 from __future__ import annotations
 
-import html
 import itertools
 import os
 from typing import Any
@@ -12,7 +11,7 @@ import pandas as pd
 
 from fundarb.results.formatting import fmt_stat
 from fundarb.results.plots import figure_heatmap
-from fundarb.results.report import page
+from fundarb.results.report import _esc, page
 from fundarb.results.report_charts import figure_uri
 
 __all__ = ["html_sweep_report", "write_sweep_report"]
@@ -20,9 +19,6 @@ __all__ = ["html_sweep_report", "write_sweep_report"]
 _TOP_COLS = ("symbol", "total_return", "cagr", "sharpe", "max_drawdown", "time_in_market", "n_trades",
              "n_liquidations", "funding_pnl", "realised_apr_on_capital", "funding_kept_share")
 
-
-def _esc(v: object) -> str:
-    return html.escape(str(v))
 
 
 def html_sweep_report(res: Any, *, market: Any, metric: str = "sharpe", name: str = "sweep", top: int = 20,

@@ -4,21 +4,17 @@ figures) and how often each value was chosen."""
 
 from __future__ import annotations
 
-import html
 import os
 from typing import Any
 
 import pandas as pd
 
 from fundarb.results.formatting import fmt_stat
-from fundarb.results.report import page
+from fundarb.results.report import _esc, page
 from fundarb.results.report_charts import figure_uri
 
 __all__ = ["html_walkforward_report", "write_walkforward_report"]
 
-
-def _esc(v: object) -> str:
-    return html.escape(str(v))
 
 
 def _when(v: Any) -> str:
