@@ -21,15 +21,18 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
+from _data import data_dir, require_data  # noqa: E402
+
 import fundarb as fa  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir()))
     ap.add_argument("--columns", type=int, default=2000, help="parameter sets in the sweep run")
     ap.add_argument("--reference-bars", type=int, default=20000, help="bars given to the slow reference")
     args = ap.parse_args()
+    require_data(args.data, ("BTC",))
 
     t0 = time.perf_counter()
     market = fa.load_freqtrade(args.data, ["BTC"])

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from _data import data_dir, require_data
 
 import fundarb as fa
 
@@ -30,9 +31,10 @@ def best_of(fn, repeat: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir()))
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    require_data(args.data, ("BTC",))
     d = Path(args.data)
     files = [d / "BTC_USDT-1h.feather", d / "futures" / "BTC_USDT_USDT-1h-futures.feather",
              d / "futures" / "BTC_USDT_USDT-1h-mark.feather", d / "futures" / "BTC_USDT_USDT-1h-funding_rate.feather"]

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _data import data_dir, require_data
 
 import fundarb as fa
 
@@ -22,10 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binance"))
+    ap.add_argument("--data", default=str(data_dir()))
     ap.add_argument("--points", type=int, default=5000, help="grid points (accounts = points × 2 symbols)")
     ap.add_argument("--sample", type=int, default=20, help="points backtested one by one for the baseline")
     args = ap.parse_args()
+    require_data(args.data, ("BTC", "ETH"))
     market = fa.load_freqtrade(args.data, ["BTC", "ETH"])
     windows = ["1d", "2d", "3d", "5d", "7d", "10d", "14d", "21d", "30d", "45d"]
     leverages = [1.0, 2.0, 3.0, 5.0]

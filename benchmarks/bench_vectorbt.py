@@ -16,18 +16,10 @@ Run: python benchmarks/bench_vectorbt.py [--sets 500]
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _data_dir() -> Path:
-    return Path(os.environ.get("FUNDARB_DATA", ROOT / ".." / "shared" / "data")) / "binance"
+from _data import data_dir, require_data
 
 
 def _vectorbt_orders(market, leverages: np.ndarray, every: int, costs):
@@ -56,17 +48,16 @@ def _vectorbt_orders(market, leverages: np.ndarray, every: int, costs):
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(_data_dir()))
+    ap.add_argument("--data", default=str(data_dir()))
     ap.add_argument("--sets", type=int, default=500, help="parameter sets (vectorbt gets two columns per set)")
     args = ap.parse_args()
+    require_data(args.data, ("BTC",))
 
     import pandas as pd
     import vectorbt as vbt
 
     import fundarb as fa
 
-    if not Path(args.data).is_dir():
-        sys.exit(f"no data at {args.data}: set FUNDARB_DATA to a folder holding binance/")
     market = fa.load_freqtrade(args.data, ["BTC"])
     bars = len(market)
     costs = fa.Costs.zero(spot_fee=0.001, perp_fee=0.0005)

@@ -16,17 +16,17 @@
 # %% [markdown]
 # # Funding regimes — how funding is distributed, how long regimes last, which symbols and venues pay
 #
-# Runs on the **synthetic** demo dataset by default. For real data, set `DATA` below (or the environment variable
-# `FUNDARB_DATA`) to a folder holding `binance/` (freqtrade layout) and, optionally, `exchanges/` (the seven-venue
-# BTC histories), e.g. `../shared/data` seen from the project root. Every number comes from `fundarb`'s public
+# Runs on the real data in `$FUNDARB_DATA` (default `../shared/data` when it is there), else on the **synthetic**
+# demo dataset; `DATA` below overrides both. Real data is a folder holding `binance/` (freqtrade layout) and,
+# optionally, `exchanges/` (the seven-venue BTC histories). Every number comes from `fundarb`'s public
 # API; funding figures are DESIGN §8's (`fundarb.data.funding`), the same ones `fundarb describe` and
 # `fundarb funding-stats` print. Rates are fractions in tables and percent on charts.
 #
 # The outputs stored with this notebook were made on real Binance data (`FUNDARB_DATA=../shared/data` from the
-# project root); without it the notebook runs on the demo dataset.
+# project root); without real data the notebook runs on the demo dataset.
 
 # %% tags=["parameters"]
-DATA = None  # None: $FUNDARB_DATA if set, else the demo dataset ("demo" forces it)
+DATA = None  # None: $FUNDARB_DATA, else ../shared/data if there, else the demo dataset ("demo" forces it)
 
 # %%
 import os
@@ -43,7 +43,9 @@ from fundarb.data.funding import funding_summary, funding_table, symbol_events
 from fundarb.results.funding_stats import funding_stats
 from fundarb.signals.filters import annualised_on_notional, trailing_funding
 
-DATA = DATA or os.environ.get("FUNDARB_DATA") or "demo"
+SHARED = "../shared/data"  # beside the project: the tests' and benchmarks' default too
+DATA = DATA or os.environ.get("FUNDARB_DATA") or next(
+    (SHARED for b in (Path.cwd(), Path.cwd().parent) if (b / SHARED).is_dir()), "demo")
 ROOT = None
 if DATA == "demo":
     market = fa.demo_market()

@@ -19,14 +19,15 @@
 # unless the position is rebalanced. This notebook runs the same strategy at several leverages under each
 # margin-management setting and counts liquidations, their cost and what is left of the return.
 #
-# Runs on the **synthetic** demo dataset by default (it holds two engineered mark wicks that liquidate 10×
-# positions); set `DATA` (or `FUNDARB_DATA`) to a folder with `binance/` (freqtrade layout) for real data.
+# Runs on the real data in `$FUNDARB_DATA` (a folder with `binance/`, freqtrade layout; default `../shared/data`
+# when it is there), else on the **synthetic** demo dataset (it holds two engineered mark wicks that liquidate
+# 10× positions); `DATA` below overrides both.
 #
 # The outputs stored with this notebook were made on real Binance data (`FUNDARB_DATA=../shared/data` from the
-# project root); without it the notebook runs on the demo dataset.
+# project root); without real data the notebook runs on the demo dataset.
 
 # %% tags=["parameters"]
-DATA = None  # None: $FUNDARB_DATA if set, else the demo dataset ("demo" forces it)
+DATA = None  # None: $FUNDARB_DATA, else ../shared/data if there, else the demo dataset ("demo" forces it)
 SYMBOLS = None  # e.g. ["BTC", "ETH"]; None: every symbol
 LEVERAGE = [1, 2, 3, 5, 10]
 # Margin-management settings to compare: a label → keyword arguments of fa.backtest. To compare another
@@ -47,7 +48,9 @@ import pandas as pd
 
 import fundarb as fa
 
-DATA = DATA or os.environ.get("FUNDARB_DATA") or "demo"
+SHARED = "../shared/data"  # beside the project: the tests' and benchmarks' default too
+DATA = DATA or os.environ.get("FUNDARB_DATA") or next(
+    (SHARED for b in (Path.cwd(), Path.cwd().parent) if (b / SHARED).is_dir()), "demo")
 if DATA == "demo":
     market, DATA_NAME = fa.demo_market(), "demo (synthetic)"
 else:

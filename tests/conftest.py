@@ -10,8 +10,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property tests draw the same examples on every run (CI must not pass or fail by luck); to explore new examples
+# locally: HYPOTHESIS_PROFILE=explore python -m pytest tests/test_engine_vs_reference.py
+settings.register_profile("repeatable", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("explore", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
 def real_data_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:

@@ -1,6 +1,6 @@
 """A loopback Binance: a threaded HTTP server on 127.0.0.1 that speaks the REST endpoints ccxt's ``binance`` calls
 for ``load_markets``, ``fetch_ohlcv`` (spot, USDT-M, ``price="mark"``) and ``fetch_funding_rate_history``, serving
-slices of the real data in ``../shared/data/binance``, with a fault-injection plan.
+slices of the real data in ``$FUNDARB_DATA/binance`` (default ``../shared/data``), with a fault-injection plan.
 
 Endpoints (Binance semantics: ``startTime``/``endTime`` inclusive, rows ascending from ``startTime``, at most
 ``limit`` rows; without ``startTime`` the *last* ``limit`` rows up to ``endTime``; limits out of range → HTTP 400
@@ -48,9 +48,11 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pandas as pd
 
+from conftest import real_data_dir
+
 __all__ = ["BINANCE_MESSAGES", "SHARED_DATA", "Fault", "LoopbackExchange", "source_frame"]
 
-SHARED_DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
+SHARED_DATA = real_data_dir()  # $FUNDARB_DATA, default ../shared/data, as the tests' shared_data fixture
 HOUR_MS = 3_600_000
 
 _FILES = {

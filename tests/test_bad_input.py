@@ -159,6 +159,40 @@ def test_cli_fifo_strategy_file(paths, capsys):
     assert "named pipe (FIFO)" in err
 
 
+@pytest.mark.parametrize(("which", "match"), [
+    ("fifo", r"fifo\.toml: cannot read strategy file: it is a named pipe \(FIFO\), not a regular file"),
+    ("tmp", r"cannot read strategy file: it is a folder, not a regular file"),
+    ("empty", r"cannot read strategy file: it is empty"),
+    (123, r"strategy file must be a path \(str or os\.PathLike\), got int"),
+])
+def test_load_strategy_refuses_what_is_not_a_regular_file(paths, which, match):
+    from fundarb.signals.toml import load_strategy
+
+    if which == "empty":
+        (paths["tmp"] / "empty.toml").write_text("")
+        arg = paths["tmp"] / "empty.toml"
+    else:
+        arg = paths.get(which, which)
+    with pytest.raises(ConfigError, match=match):
+        load_strategy(arg)  # a FIFO would block the read forever
+
+
+@pytest.mark.parametrize("cmd", ["sweep", "walk-forward"])
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"--grid-file .*fifo\.toml is a named pipe \(FIFO\)"),
+                                              ("tmp", r"--grid-file .* is a folder, not a regular file")])
+def test_cli_grid_file_not_regular(paths, capsys, cmd, which, match):
+    assert re.search(match, _cli_error(capsys, [cmd, STRATEGY, "--grid-file", str(paths[which])]))
+
+
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"grid file is a named pipe \(FIFO\)"),
+                                              ("tmp", r"grid file is a folder, not a regular file")])
+def test_grid_file_not_regular_api(paths, which, match):
+    from fundarb.sweeps.spec import grid_from_args
+
+    with pytest.raises(ConfigError, match=match):
+        grid_from_args(None, str(paths[which]))
+
+
 def test_cli_fifo_data_file(tmp_path, capsys):
     d = _ft_dir(tmp_path / "ft")
     spot = d / "TST_USDT-1h.feather"
@@ -171,12 +205,41 @@ def test_cli_fifo_data_file(tmp_path, capsys):
         fa.load_table(tmp_path, columns=FUND, tz="UTC")
 
 
+WF = ["walk-forward", STRATEGY, "--grid", "entry=0.1,0.2", "--train", "20d", "--test", "5d"]
+
+
+@pytest.mark.parametrize(("cmd", "match"), [
+    ([*WF, "--json", "{tmp}"], r"--json .* is a folder"),
+    ([*WF, "--plot", "{tmp}/wf.xyz"], r"--plot .*cannot write a figure as '\.xyz'"),
+    ([*WF, "--start", "yesterday"], r"--start: cannot read date 'yesterday'"),
+    ([*WF, "--start", "2024-02-01", "--end", "2024-01-01"], r"--start 2024-02-01 is after --end 2024-01-01"),
+    ([*WF, "--symbols", ",,"], r"--symbols names no symbol"),
+    (["walk-forward", "{tmp}", "--grid", "entry=0.1"], r"strategy file .* is a folder"),
+    (["walk-forward", "{fifo}", "--grid", "entry=0.1"], r"named pipe \(FIFO\)"),
+    ([*WF, "--metric", "sharp"], r"--metric: unknown 'sharp' \(did you mean 'sharpe'\?\)"),
+    ([*WF, "--train", "99999999999d"], r"--train: duration .* is too long"),
+    (["sweep", STRATEGY, "--grid", "entry=0.1", "--metric", "sharp"],
+     r"--metric: unknown 'sharp' \(did you mean 'sharpe'\?\)"),
+    (["sweep", STRATEGY, "--grid", "entry=0.1", "--metric", "entry"], r"--metric: unknown 'entry'"),
+])
+def test_cli_walk_forward_and_metric_checked_before_work(paths, capsys, cmd, match):
+    cmd = [a.format(tmp=paths["tmp"], fifo=paths["fifo"]) for a in cmd]
+    assert re.search(match, _cli_error(capsys, cmd))
+
+
+def test_stat_names_are_the_stats_columns(m2):
+    from fundarb.results.result import STAT_NAMES
+
+    stats = fa.backtest(m2, pd.DataFrame(0.0, index=m2.index, columns=m2.symbols)).stats()
+    assert tuple(stats.columns) == ("start", "end", *STAT_NAMES)
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["backtest"], r"Missing argument 'strategy'"),
     (["backtest", STRATEGY, "--capital", "abc"], r"Invalid value for '--capital'"),
     (["nosuch"], r"No such command 'nosuch'"),
     (["backtest", STRATEGY, "--bogus"], r"No such option: --bogus"),
-    (["sweep", STRATEGY], r"Missing option '--grid'"),
+    (["sweep", STRATEGY], r"empty grid: give at least one field"),
     (["sweep", STRATEGY, "--grid", "entry=0.1", "--top", "x"], r"Invalid value for '--top'"),
 ])
 def test_cli_usage_errors_are_one_line(capsys, args, match):
@@ -537,6 +600,25 @@ def test_fundarb_data_env(monkeypatch, tmp_path):
     assert real_data_dir({}) == (ROOT / ".." / "shared" / "data").resolve()
     readme = (ROOT / "README.md").read_text()
     assert "FUNDARB_DATA" in readme
+    import importlib.util
+
+    import loopback_exchange
+
+    assert loopback_exchange.SHARED_DATA == real_data_dir()
+    spec = importlib.util.spec_from_file_location("bench_data", ROOT / "benchmarks" / "_data.py")
+    assert spec is not None and spec.loader is not None
+    bench_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_data)
+    monkeypatch.setenv("FUNDARB_DATA", str(tmp_path))
+    assert bench_data.data_dir() == tmp_path / "binance"
+    monkeypatch.delenv("FUNDARB_DATA")
+    assert bench_data.data_dir().resolve() == real_data_dir({}) / "binance"
+    for bench in (ROOT / "benchmarks").glob("bench_*.py"):
+        text = bench.read_text()
+        assert "load_freqtrade" not in text or "data_dir()" in text, bench.name  # reads $FUNDARB_DATA
+    for nb in (ROOT / "notebooks").glob("*.py"):
+        text = nb.read_text()
+        assert 'os.environ.get("FUNDARB_DATA")' in text, nb.name
 
 
 def test_check_real_refuses_booleans():
@@ -546,3 +628,57 @@ def test_check_real_refuses_booleans():
     for bad in (True, np.bool_(False), "1", None):
         with pytest.raises(ConfigError, match="capital must be a number"):
             check_real("capital", bad)
+
+
+# ---------------------------------------------------------------------------------------------- second pass
+def test_select_non_string_symbol(m2):
+    with pytest.raises(ConfigError, match=r"select takes symbol names \(str\), got 1"):
+        m2.select([1])
+
+
+def test_load_freqtrade_symbols_of_wrong_type(tmp_path):
+    d = _ft_dir(tmp_path / "ft")
+    with pytest.raises(ConfigError, match="symbols must be a symbol, a list of symbols or None, got int"):
+        fa.load_freqtrade(d, 5)
+    with pytest.raises(ConfigError, match=r"symbols must be names \(str\), got 5"):
+        fa.load_freqtrade(d, ["TST", 5])
+
+
+def test_walk_forward_anchored_must_be_bool(m2):
+    with pytest.raises(ConfigError, match="anchored must be True or False, got 'no'"):
+        fa.walk_forward(m2, fa.FundingCarry(), {"entry": [0.1]}, train="1d", test="8h", anchored="no")
+
+
+def test_strategy_numbers_accept_numpy_scalars_not_bools():
+    s = fa.FundingCarry(leverage=np.int64(2), entry=np.float32(0.25))
+    assert s.leverage == 2.0 and type(s.leverage) is float and s.entry == 0.25
+    with pytest.raises(ConfigError, match=r"leverage must be > 0 .*got np\.True_"):
+        fa.FundingCarry(leverage=np.bool_(True))
+
+
+@pytest.mark.parametrize(("which", "match"), [("fifo", r"manifest is a named pipe \(FIFO\)"),
+                                              ("tmp", r"manifest is a folder, not a regular file")])
+def test_fetch_manifest_not_regular(paths, capsys, which, match):
+    assert re.search(match, _cli_error(capsys, ["fetch", str(paths[which])]))
+
+
+def test_fetch_tiers_file_fifo_refused_before_any_request(paths, capsys):
+    # a closed port as the exchange: were the tiers file not checked first, this would try the network
+    err = _cli_error(capsys, ["fetch", "--symbols", "BTC", "--since", "2024-01-01", "--out", str(paths["tmp"] / "d"),
+                              "--api-url", "http://127.0.0.1:9", "--max-retries", "0", "--tiers-file",
+                              str(paths["fifo"])])
+    assert re.search(r"--tiers-file .*fifo\.toml is a named pipe \(FIFO\)", err)
+
+
+def test_capital_beyond_float_cents_and_a_market_that_is_not_marketdata():
+    m = fa.demo_market(days=10)
+    with pytest.raises(fa.ConfigError, match=r"capital must be > 0 and ≤ 1e\+12"):
+        fa.backtest(m, 1, capital=1e308)
+    with pytest.raises(fa.ConfigError, match=r"market must be a fundarb\.MarketData"):
+        fa.backtest("demo", 1)
+
+
+def test_cli_capital_out_of_range_is_one_line(capsys):
+    assert main(["backtest", STRATEGY, "--dataset", "demo", "--capital", "1e308"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "capital" in err and "\n" not in err

@@ -694,7 +694,9 @@ def test_tiers_file_missing_symbol_is_noted(shared_data: Path, tmp_path: Path) -
 
 
 def test_shared_data_location() -> None:
-    assert SHARED_DATA == (ROOT / ".." / "shared" / "data").resolve()
+    from conftest import SHARED_DATA as CONFTEST_DATA
+
+    assert SHARED_DATA == CONFTEST_DATA  # the loopback exchange serves the folder $FUNDARB_DATA names
 
 
 def test_fundarb_cli_fetch_then_load_and_backtest(shared_data: Path, tmp_path: Path,

@@ -114,3 +114,15 @@ def test_datasets_readme_calibration_uses_the_same_figure(shared_data):
     readme = (Path(__file__).resolve().parents[1] / "datasets" / "README.md").read_text()
     row = next(line for line in readme.splitlines() if line.startswith("| mean annualised"))
     assert row.split("|")[-2].strip() == f"{ours:.1%}".replace("-", "−")
+
+
+def test_report_shows_the_one_funding_statistic(tmp_path):
+    import fundarb as fa
+    from fundarb.data.funding import format_percent, funding_table
+
+    m = fa.demo_market(days=60)
+    res = fa.backtest(m, 1)
+    html = (tmp_path / "r.html").read_text() if res.report(str(tmp_path / "r.html")) else ""
+    table = funding_table(m)
+    for s in m.symbols:
+        assert format_percent(table.loc[s, "annualised_funding"]) in html

@@ -161,3 +161,60 @@ def test_result_stats_equal_the_metric_functions():
         for key in ("total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar"):
             assert st.loc[col, key] == pytest.approx(s[key], rel=1e-9), key
         assert st.loc[col, "max_drawdown_days"] * 24 == s["max_drawdown_periods"]
+
+
+# -------- streaming forms (what Result.stats calls) equal the full-series forms --------
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_streaming_forms_equal_full_series_forms(seed):
+    r = _series(seed)
+    r2 = np.column_stack([r, _series(seed + 10), np.abs(_series(seed + 20))])  # the 3rd has no downside
+    for x in (r, r2):
+        s = M.streaming_sums(x)
+        kw = {"periods_per_year": PPY}
+        np.testing.assert_allclose(M.total_return_from_wealth(s["wealth"]), M.total_return(x), rtol=1e-12)
+        cagr = M.annualized_return_from_wealth(s["wealth"], s["n"], **kw)
+        np.testing.assert_allclose(cagr, M.annualized_return(x, **kw), rtol=1e-12)
+        np.testing.assert_allclose(M.annualized_volatility_from_sums(s["sum_r"], s["sum_r2"], s["n"], **kw),
+                                   M.annualized_volatility(x, **kw), rtol=1e-9)
+        np.testing.assert_allclose(M.sharpe_from_sums(s["sum_r"], s["sum_r2"], s["n"], **kw),
+                                   M.sharpe_ratio(x, **kw), rtol=1e-9)
+        np.testing.assert_allclose(M.sortino_from_sums(s["sum_r"], s["sum_down2"], s["n"], **kw),
+                                   M.sortino_ratio(x, **kw), rtol=1e-12, equal_nan=True)
+        np.testing.assert_allclose(M.calmar_from(cagr, M.max_drawdown(x)), M.calmar_ratio(x, **kw), rtol=1e-12,
+                                   equal_nan=True)
+    assert isinstance(M.sharpe_from_sums(1.0, 2.0, 10, periods_per_year=PPY), float)
+    assert math.isnan(M.sortino_from_sums(np.array([0.5]), np.array([0.0]), np.array([10]), periods_per_year=PPY)[0])
+
+
+def test_streaming_edge_cases_match_full_forms():
+    kw = {"periods_per_year": PPY}
+    # (a constant non-zero series is left out: np.std leaves ~1e-19 there, a Sharpe of 4e17 vs the sums' NaN)
+    for x in (np.zeros(10), np.array([-1.0, 0.1]), np.array([0.01, -0.02, 0.005])):
+        s = M.streaming_sums(x)
+        for full, stream in (
+            (M.sharpe_ratio(x, **kw), M.sharpe_from_sums(s["sum_r"], s["sum_r2"], s["n"], **kw)),
+            (M.sortino_ratio(x, **kw), M.sortino_from_sums(s["sum_r"], s["sum_down2"], s["n"], **kw)),
+            (M.annualized_return(x, **kw), M.annualized_return_from_wealth(s["wealth"], s["n"], **kw)),
+        ):
+            assert (math.isnan(full) and math.isnan(stream)) or stream == pytest.approx(full, rel=1e-12, abs=1e-15)
+    arr = M.funding_kept_share(np.array([50.0, 5.0]), np.array([100.0, 0.0]))
+    assert arr[0] == 0.5 and math.isnan(arr[1])
+    assert M.break_even_days(np.array([10.0, 10.0]), np.array([2.0, 0.0])).tolist() == [5.0, math.inf]
+    assert math.isnan(M.realised_apr_on_capital(1.0, 1000.0, periods=0, periods_per_year=PPY))
+
+
+def test_result_stats_are_the_streaming_forms_on_the_kernel_sums():
+    from fundarb.engine import nb as k
+
+    rng = np.random.default_rng(5)
+    m = random_market(rng, 300, symbols=2, vol=0.02, wick=0.03)
+    pos = pd.DataFrame(random_targets(rng, 300, 2), index=m.index, columns=list(m.symbols))
+    r = fa.backtest(m, pos, leverage=2.0)
+    st, t, ppy = r.stats(), r.gtotals, m.periods_per_year
+    np.testing.assert_array_equal(st["sharpe"].to_numpy(),
+                                  M.sharpe_from_sums(t[k.T_SUM_R], t[k.T_SUM_R2], t[k.T_N_R], periods_per_year=ppy))
+    np.testing.assert_array_equal(st["sortino"].to_numpy(), M.sortino_from_sums(
+        t[k.T_SUM_R], t[k.T_SUM_DOWN2], t[k.T_N_R], periods_per_year=ppy))
+    sweep = fa.backtest(m, pos, leverage=2.0, mode="sweep").stats()
+    for key in ("total_return", "cagr", "volatility", "sharpe", "sortino", "calmar", "realised_apr_on_capital"):
+        np.testing.assert_allclose(sweep[key].to_numpy(), st[key].to_numpy(), rtol=1e-12, err_msg=key)

@@ -114,10 +114,10 @@ def test_bad_input(demo, kwargs, match):
 def test_cli(tmp_path, capsys):
     from fundarb.cli import main
 
-    js, png = tmp_path / "wf.json", tmp_path / "wf.png"
+    js, png, rep = tmp_path / "wf.json", tmp_path / "wf.png", tmp_path / "wf.html"
     toml = str(ROOT / "strategies" / "binance_bot.toml")
     assert main(["walk-forward", toml, "--grid", "window=3d,7d", "--grid", "entry=0.05,0.1", "--train", "180d",
-                 "--test", "90d", "--json", str(js), "--plot", str(png)]) == 0
+                 "--test", "90d", "--json", str(js), "--plot", str(png), "--report", str(rep)]) == 0
     out = capsys.readouterr().out
     assert "overfitting gap" in out and "SYNTHETIC" in out
     doc = json.loads(js.read_text())
@@ -127,6 +127,10 @@ def test_cli(tmp_path, capsys):
     assert set(fold["params"]) == {"window", "entry"} and "sharpe" in fold["in_sample"]
     assert doc["out_of_sample"]["final_equity"] == doc["folds"][-1]["out_of_sample"]["final_equity"]
     assert png.stat().st_size > 5_000
+    page = rep.read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # self-contained
+    assert page.count("<tr><td>") == len(doc["folds"]) and "overfitting gap" in page and "data:image/png" in page
+    assert f"{doc['out_of_sample']['final_equity']:,.2f}" in page
     for args, msg in [(["--train", "900d"], "longer than the data"), (["--train", "2d"], "longest filter window"),
                       (["--grid", "windw=3d"], "did you mean 'window'")]:
         base = ["walk-forward", toml, *(["--grid", "entry=0.1"] if "--grid" not in args else []), *args]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Mapping
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fundarb.errors import ConfigError
+from fundarb.errors import ConfigError, did_you_mean
+
+if TYPE_CHECKING:
+    from fundarb.data.market import MarketData
 
 app = typer.Typer(
     name="fundarb",
@@ -76,6 +79,12 @@ def check_count(value: int, option: str, *, minimum: int = 1) -> None:
     """An integer option must be at least ``minimum``."""
     if value < minimum:
         raise ConfigError(f"{option} must be ≥ {minimum}, got {value}")
+
+
+def check_choice(value: str, choices: Sequence[str], option: str) -> None:
+    """A named option must be one of ``choices`` (did-you-mean on a near miss)."""
+    if value not in choices:
+        raise ConfigError(f"{option}: unknown {value!r}{did_you_mean(value, choices)}; one of {', '.join(choices)}")
 
 
 def check_input_file(path: str, what: str = "file") -> None:
@@ -164,3 +173,12 @@ def open_market(dataset: str | None, data: str | None, fmt: str, symbols: str | 
     check_dates(start, end)
     return sources.open_market(dataset=dataset, data=data, format=fmt, symbols=parse_symbols(symbols),
                                start=start, end=end)
+
+
+def describe_market(market: MarketData) -> str:
+    """The data in words: ``demo (synthetic): DEMOBTC, DEMOETH — 17,520 bars of 1h, 2023-01-01 00:00 → … UTC``."""
+    idx = market.index
+    span = (f"{idx[0]:%Y-%m-%d %H:%M} → {idx[-1] + market.timeframe:%Y-%m-%d %H:%M} UTC" if len(idx)
+            else "no bars")
+    return (f"{market.label or 'market data'}: {', '.join(market.symbols)} — {len(idx):,} bars of "
+            f"{market.timeframe_label}, {span}")

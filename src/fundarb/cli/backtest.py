@@ -6,7 +6,18 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, check_args, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    check_args,
+    describe_market,
+    open_market,
+)
 
 
 @app.command()
@@ -20,6 +31,8 @@ def backtest(
     end: EndOpt = None,
     capital: Annotated[float | None, typer.Option("--capital", help="Starting capital (overrides the file).")] = None,
     json_out: Annotated[str | None, typer.Option("--json", help="Write the statistics as JSON here.")] = None,
+    json_series: Annotated[bool, typer.Option("--json-series", help="Add the book's equity curve and the trade "
+                                              "log to --json.")] = False,
     plot: Annotated[str | None, typer.Option("--plot", help="Save the equity/PnL figure here (.png/.svg).")] = None,
     report: Annotated[str | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
 ) -> None:
@@ -31,7 +44,8 @@ def backtest(
     import pandas as pd
 
     from fundarb.errors import ConfigError
-    from fundarb.results.summary import summary_dict
+    from fundarb.results.formatting import fmt_stat
+    from fundarb.results.summary import book_of, series_dict, stats_table, summary_dict
     from fundarb.signals.run import run_strategy
     from fundarb.signals.toml import load_strategy
 
@@ -43,28 +57,31 @@ def backtest(
     summary = summary_dict(result)
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
-    typer.echo(f"{spec.strategy.name or strategy} on {market!r}")
-    book = result.combined() if len(result.groups) > 1 and not result.portfolio else result
-    table = result.stats().T if book is result else pd.concat([result.stats().T, book.stats().T], axis=1)
-    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.float_format",
-                           lambda v: f"{v:,.4f}"):
-        typer.echo(table.to_string())
+    typer.echo(f"{spec.strategy.name or strategy} on {describe_market(market)}")
+    table = stats_table(summary)
+    shown = table.apply(lambda col: [fmt_stat(str(key), v) for key, v in col.items()])
+    with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_rows", 100):
+        typer.echo(shown.to_string())
     typer.echo(f"accounting identity: max relative error {summary['identity_error']:.1e}")
     for w in summary["warnings"]:
         typer.echo(f"warning: {w}")
+    if json_series and not json_out:
+        raise ConfigError("--json-series needs --json PATH")
     if json_out:
+        doc = {"strategy": strategy, "strategy_name": spec.strategy.name, **summary}
+        if json_series:
+            doc.update(series_dict(result))
         with open(json_out, "w") as fh:
-            json.dump({"strategy": strategy, **summary}, fh, indent=1, default=str)
+            json.dump(doc, fh, indent=1, default=str)
         typer.echo(f"wrote {json_out}")
     if plot:
         from fundarb.results.plots import figure_result, save_figure
 
-        save_figure(figure_result(book), plot)
+        save_figure(figure_result(book_of(result), title=f"{spec.strategy.name or strategy}: the book"), plot)
         typer.echo(f"wrote {plot}")
     if report:
         from fundarb.results.report import write_report
 
-        with open(strategy) as fh:
-            text = fh.read()
-        write_report(result, report, title=f"fundarb: {spec.strategy.name or strategy}", strategy=text)
+        write_report(result, report, strategy=spec)
         typer.echo(f"wrote {report}")
+

@@ -22,21 +22,18 @@ def describe(
     check_args(symbols=symbols, start=start, end=end)
     import pandas as pd
 
+    from fundarb.data.funding import format_percent
+
     market = open_market(dataset, data, fmt, symbols, start, end)
     typer.echo(repr(market))
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
     shown = market.describe()
-    shown["annualised_funding"] = shown["annualised_funding"].map(percent)
+    shown["annualised_funding"] = shown["annualised_funding"].map(format_percent)
     with pd.option_context("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 80):
         typer.echo(shown.T.to_string())
     for note in market.warnings:
         typer.echo(f"note: {note}")
-
-
-def percent(v: float, digits: int = 2) -> str:
-    """A fraction printed as percent, the one way every data command labels funding (``-12.39%``)."""
-    return "n/a" if v != v else f"{v:.{digits}%}"
 
 
 @app.command("funding-stats")
@@ -53,6 +50,7 @@ def funding_stats_cmd(
     check_args(symbols=symbols, start=start, end=end, outputs={"--csv": csv})
     import pandas as pd
 
+    from fundarb.data.funding import format_percent
     from fundarb.results.funding_stats import funding_stats
 
     market = open_market(dataset, data, fmt, symbols, start, end)
@@ -61,9 +59,9 @@ def funding_stats_cmd(
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
     shown = table.copy()
     for c in ("annualised_funding", "std_annualised", "share_positive", "share_negative", "share_interest_only"):
-        shown[c] = shown[c].map(percent)
+        shown[c] = shown[c].map(format_percent)
     for c in ("min", "max"):
-        shown[c] = shown[c].map(lambda v: percent(v, 4))
+        shown[c] = shown[c].map(lambda v: format_percent(v, 4))
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 80):
         typer.echo(shown.T.to_string())
     if csv:

@@ -71,6 +71,10 @@ def fetch(
         "exchange": exchange, "symbols": symbols, "since": since, "until": until, "timeframe": timeframe, "out": out,
         "api_url": api_url_arg(api_url), "tiers_file": tiers_file, "max_retries": max_retries, "timeout": timeout,
         "chunk_rows": chunk_rows}
+    if tiers_file is not None:
+        from fundarb.cli.app import check_input_file
+
+        check_input_file(tiers_file, "--tiers-file")  # refused before any request (a FIFO would hang)
     if manifest is None and (symbols is None or since is None):
         raise ConfigError("fetch needs --symbols and --since, or a manifest such as datasets/binance_btc_eth.toml")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(message)s", stream=sys.stderr)

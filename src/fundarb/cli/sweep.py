@@ -15,7 +15,9 @@ from fundarb.cli.app import (
     SymbolsOpt,
     app,
     check_args,
+    check_choice,
     check_count,
+    describe_market,
     open_market,
 )
 
@@ -50,11 +52,16 @@ def sweep(
     agg: Annotated[str, typer.Option("--agg", help="How the heatmap aggregates other swept fields: max|mean|…")]
     = "max",
     scheduler: SchedulerOpt = None,
+    report: Annotated[str | None, typer.Option("--report", help="Write a self-contained HTML report (heatmaps of "
+                                               "every pair of swept fields, top points) here.")] = None,
 ) -> None:
     """Backtest every point of a parameter grid and rank the points by their book (default: the demo dataset)."""
-    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy}, outputs={"--csv": csv},
-               figures={"--heatmap": heatmap})
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
+               outputs={"--csv": csv, "--report": report}, figures={"--heatmap": heatmap})
     check_count(top, "--top")
+    from fundarb.results.result import STAT_NAMES
+
+    check_choice(metric, STAT_NAMES, "--metric")
     import pandas as pd
 
     from fundarb.errors import ConfigError
@@ -84,7 +91,7 @@ def sweep(
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
     what = "accounts (grid point × symbol)" if per_symbol else "grid points, each scored by its book (all symbols)"
-    typer.echo(f"{len(res.table)} grid points ({len(res.skipped)} skipped as invalid) on {market!r}; "
+    typer.echo(f"{len(res.table)} grid points ({len(res.skipped)} skipped as invalid) on {describe_market(market)}; "
                f"ranked: {what}")
     cols = [*fields, *(["symbol"] if per_symbol else []), metric, "final_equity", "cagr", "max_drawdown",
             "n_trades", "n_liquidations"]
@@ -103,3 +110,9 @@ def sweep(
         save_figure(figure_heatmap(pivot, metric=pivot.attrs["label"],
                                    title=f"{spec.strategy.name or strategy}: {pivot.attrs['title']}"), heatmap)
         typer.echo(f"wrote {heatmap}")
+    if report:
+        from fundarb.results.report_sweep import write_sweep_report
+
+        write_sweep_report(res, report, market=market, metric=metric, name=spec.strategy.name or strategy,
+                           market_words=describe_market(market))
+        typer.echo(f"wrote {report}")

@@ -6,7 +6,19 @@ from typing import Annotated
 
 import typer
 
-from fundarb.cli.app import DataOpt, DatasetOpt, EndOpt, FormatOpt, StartOpt, SymbolsOpt, app, open_market
+from fundarb.cli.app import (
+    DataOpt,
+    DatasetOpt,
+    EndOpt,
+    FormatOpt,
+    StartOpt,
+    SymbolsOpt,
+    app,
+    check_args,
+    check_choice,
+    describe_market,
+    open_market,
+)
 from fundarb.cli.sweep import GridFileOpt, GridOpt, SchedulerOpt
 
 
@@ -29,9 +41,19 @@ def walk_forward(
     json_out: Annotated[str | None, typer.Option("--json", help="Write folds and out-of-sample stats as JSON.")]
     = None,
     plot: Annotated[str | None, typer.Option("--plot", help="Save the out-of-sample equity figure here.")] = None,
+    report: Annotated[str | None, typer.Option("--report", help="Write a self-contained HTML report (folds, "
+                                               "stitched out-of-sample equity, overfitting gap) here.")] = None,
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Walk-forward validation: in-sample choice, out-of-sample result, and the gap between them."""
+    check_args(symbols=symbols, start=start, end=end, inputs={"strategy file": strategy, "--grid-file": grid_file},
+               outputs={"--json": json_out, "--report": report}, figures={"--plot": plot})
+    from fundarb.durations import parse_duration
+    from fundarb.sweeps.walkforward import METRICS
+
+    check_choice(metric, METRICS, "--metric")
+    parse_duration(train, name="--train")
+    parse_duration(test, name="--test")
     import json
 
     import pandas as pd
@@ -47,7 +69,8 @@ def walk_forward(
                  costs=spec.costs, capital=spec.capital or 10_000.0, scheduler=scheduler)
     if market.synthetic:
         typer.echo("SYNTHETIC data — generated for demonstration, not market history.")
-    typer.echo(f"walk-forward of {spec.strategy.name or strategy} on {market!r}: {len(res.folds)} folds, "
+    typer.echo(f"walk-forward of {spec.strategy.name or strategy} on {describe_market(market)}: "
+               f"{len(res.folds)} folds, "
                f"train {train}, test {test}{' (anchored)' if anchored else ''}, chosen by book {metric}")
     cols = ["test_start", "test_end", *fields, f"is_{metric}", f"oos_{metric}", "oos_final_equity"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
@@ -68,3 +91,9 @@ def walk_forward(
 
         save_figure(res.figure(), plot)
         typer.echo(f"wrote {plot}")
+    if report:
+        from fundarb.results.report_walkforward import write_walkforward_report
+
+        write_walkforward_report(res, report, name=spec.strategy.name or strategy, market_words=describe_market(market),
+                                 synthetic=market.synthetic, train=train, test=test)
+        typer.echo(f"wrote {report}")

@@ -7,7 +7,8 @@ import os
 import tomllib
 from typing import Any
 
-from fundarb.errors import ConfigError, did_you_mean
+from fundarb.data.validate import require_file
+from fundarb.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["MANIFEST_KEYS", "read_manifest"]
 
@@ -18,6 +19,11 @@ MANIFEST_KEYS = ("exchange", "symbols", "since", "until", "timeframe", "out", "a
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The :func:`~fundarb.data.fetch.fetch` arguments of a TOML manifest (top level or a ``[fetch]`` table)."""
     p = os.fspath(path)
+    if os.path.exists(p) and not os.path.isfile(p):  # a FIFO would block the read forever
+        try:
+            require_file(p, "manifest")
+        except DataError as exc:
+            raise ConfigError(str(exc)) from None
     try:
         with open(p, "rb") as fh:
             doc = tomllib.load(fh)

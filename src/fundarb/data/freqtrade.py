@@ -108,7 +108,12 @@ def load_freqtrade(
             raise DataError(f"no symbol with spot, futures and funding_rate files at timeframe {timeframe}",
                             source=root)
     else:
+        if not isinstance(symbols, str | Iterable):
+            raise ConfigError(f"symbols must be a symbol, a list of symbols or None, got {type(symbols).__name__}")
         names = [symbols] if isinstance(symbols, str) else list(symbols)
+        bad = [n for n in names if not isinstance(n, str)]
+        if bad:
+            raise ConfigError(f"symbols must be names (str), got {bad[0]!r}")
         if not names:
             raise ConfigError(f"symbols is empty; give at least one, or None for all ({', '.join(available)})")
     frames = []

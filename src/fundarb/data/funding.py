@@ -22,8 +22,16 @@ from fundarb.data.market import IntervalSegment, funding_intervals
 if TYPE_CHECKING:
     from fundarb.data.market import MarketData
 
-__all__ = ["YEAR", "FundingSummary", "annualised_funding", "format_per_event", "funding_summary",
-           "funding_table", "symbol_events"]
+__all__ = [
+    "YEAR",
+    "FundingSummary",
+    "annualised_funding",
+    "format_per_event",
+    "format_percent",
+    "funding_summary",
+    "funding_table",
+    "symbol_events",
+]
 
 YEAR = pd.Timedelta(days=365)
 """The year of every annualisation (8,760 hours), as in :attr:`MarketData.periods_per_year`."""
@@ -105,6 +113,11 @@ def funding_summary(events: pd.Series) -> FundingSummary:
 def annualised_funding(events: pd.Series) -> float:
     """Σ settled rates ÷ span in years (fraction); the span runs from the first event to the last plus one interval."""
     return funding_summary(events).annualised
+
+
+def format_percent(v: float, digits: int = 2) -> str:
+    """A fraction as percent — the one way commands, reports and notebooks label annualised funding (``-12.39%``)."""
+    return "n/a" if v != v else f"{v:.{digits}%}"
 
 
 def format_per_event(summary: FundingSummary, digits: int = 4) -> str:

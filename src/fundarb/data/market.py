@@ -130,6 +130,24 @@ class MarketData:
     _extra: dict[object, object] = field(default_factory=dict, repr=False)
     """Memo of arrays derived from this (immutable) data, e.g. trailing funding sums; never part of equality."""
 
+    def __post_init__(self) -> None:
+        # every MarketData hands the kernels C-ordered, read-only float64 arrays (read-only *views*: the caller's
+        # own arrays stay writable), so numba compiles one specialisation and reuses it from its cache
+        frozen = {}
+        for key, arr in self.arrays.items():
+            a = np.ascontiguousarray(arr, dtype=np.float64)
+            if a.flags.writeable:
+                a = a.view()
+                a.setflags(write=False)
+            frozen[key] = a
+        object.__setattr__(self, "arrays", frozen)
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        # pickling (e.g. to a Dask worker) makes arrays writable again; keep them read-only so the compiled
+        # kernels see the same array types as in the process that made the data (no recompilation there)
+        self.__dict__.update(state)
+        self.__post_init__()
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_frames(
@@ -232,8 +250,6 @@ class MarketData:
         symbols = tuple(fr.symbol for fr in frames)
         if len(set(symbols)) != len(symbols):
             raise DataError(f"symbol listed twice: {symbols}")
-        for a in arrays.values():
-            a.setflags(write=False)
         return cls(index=index, symbols=symbols, arrays=arrays, timeframe=tf, events=events,
                    label=label, notes=tuple(notes), synthetic=synthetic)
 
@@ -252,7 +268,16 @@ class MarketData:
         label = f" {self.label!r}" if self.label else ""
         span = f"{self.index[0]} → {self.index[-1]}" if len(self.index) else "empty"
         return (f"<MarketData{label}: {len(self.symbols)} symbol(s) {list(self.symbols)}, "
-                f"{len(self)} × {self.timeframe} bars, {span}>")
+                f"{len(self)} × {self.timeframe_label} bars, {span}>")
+
+    @property
+    def timeframe_label(self) -> str:
+        """The bar size as people write it: ``"1h"``, ``"8h"``, ``"5m"``, ``"1d"``, ``"1w"``, ``"90s"``."""
+        secs = int(self.timeframe.total_seconds())
+        for unit, size in (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)):
+            if secs >= size and secs % size == 0:
+                return f"{secs // size}{unit}"
+        return f"{self.timeframe.total_seconds():g}s"
 
     @property
     def bar_hours(self) -> float:
@@ -281,16 +306,16 @@ class MarketData:
             symbols = [symbols]
         if not isinstance(symbols, Iterable):
             raise ConfigError(f"select takes a symbol or a list of symbols, got {symbols!r}")
+        symbols = list(symbols)
+        bad = [s for s in symbols if not isinstance(s, str)]
+        if bad:
+            raise ConfigError(f"select takes symbol names (str), got {bad[0]!r}; symbols: {', '.join(self.symbols)}")
         pos = [self.symbol_position(s) for s in symbols]
         if not pos:
             raise ConfigError(f"select needs at least one symbol; symbols: {', '.join(self.symbols)}")
         if len(set(pos)) != len(pos):
             raise ConfigError(f"select lists a symbol twice: {list(symbols)}")
-        # C-ordered and read-only like the loader's arrays (``v[:, pos]`` comes out Fortran-ordered): numba
-        # types them the same way, so a selection reuses the compiled kernels instead of compiling new ones
-        arrays = {k: np.ascontiguousarray(v[:, pos]) for k, v in self.arrays.items()}
-        for a in arrays.values():
-            a.setflags(write=False)
+        arrays = {k: v[:, pos] for k, v in self.arrays.items()}  # made C-ordered and read-only by __post_init__
         names = tuple(self.symbols[p] for p in pos)
         return MarketData(index=self.index, symbols=names, arrays=arrays, timeframe=self.timeframe,
                           events={s: self.events[s] for s in names}, label=self.label, notes=self.notes,

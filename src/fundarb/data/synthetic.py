@@ -308,9 +308,9 @@ def funding_stats(ev: pd.Series) -> dict[str, float]:
 
 
 def _shared_data() -> str | None:
-    """The real data folder: $FUNDARB_SHARED_DATA, ../shared/data, or ../shared/data beside the project."""
+    """The real data folder: $FUNDARB_DATA, else ../shared/data (from here or beside the project)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    candidates = [os.environ.get("FUNDARB_SHARED_DATA", ""), os.path.join("..", "shared", "data"),
+    candidates = [os.environ.get("FUNDARB_DATA", ""), os.path.join("..", "shared", "data"),
                   os.path.join(here, "..", "..", "..", "..", "shared", "data")]
     for c in candidates:
         if c and os.path.isdir(os.path.join(c, "binance", "futures")):
@@ -324,7 +324,7 @@ def calibration_table(shared_data: str | os.PathLike[str] | None = None, *, seed
 
     Columns pair each synthetic symbol with its model: ``DEMOBTC`` with BTC over the published window
     (2020-01-08 → 2024-03-11, He et al. Table B.1) and over its whole history, likewise ``DEMOETH`` with ETH,
-    ``DEMOXTZ`` with XTZ. The real columns are read from ``shared_data`` (default: ``$FUNDARB_SHARED_DATA`` or
+    ``DEMOXTZ`` with XTZ. The real columns are read from ``shared_data`` (default: ``$FUNDARB_DATA`` or
     ``../shared/data``) and left out when it is absent. ``show=True`` also prints the table.
     """
     m = demo_market(seed=seed)

@@ -263,11 +263,15 @@ def mark_to_open_nb(t, m0, mem_sym, spot_open, perp_open, mark_open, a, b, last_
             if first[i] < 0.0:
                 first[i] = t
             last[i] = t
+        # each leg's last known price moves to its own open when that exists (a spot-only gap still moves
+        # the mark, which sizing, funding and the cross check then use)
+        if act_s[i]:
             if a[i] != 0.0:
                 comp[i, SPOT_PNL] += a[i] * (so - last_s[i])
+            last_s[i] = so
+        if act_p[i]:
             if b[i] != 0.0:
                 comp[i, PERP_PNL] += b[i] * (mo - last_m[i])
-            last_s[i] = so
             last_m[i] = mo
     return any_open
 
@@ -372,6 +376,8 @@ def execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open, 
     for i in range(b.shape[0]):
         tg = target[t, mem_tgt[m0 + i]]
         wt = weight[t, mem_tgt[m0 + i]]
+        if not wt > 0.0:
+            tg = 0  # a zero weight is a flat target: it closes the pair and releases a lock
         if lock[i] != 0 and tg != lock[i]:
             lock[i] = 0
             lock_bar[i] = -1.0

@@ -57,17 +57,37 @@ def cost_reserved_qty_nb(direction, equity, a, b, so, po, vs, vp, L, Ls, spot_fe
     ``cost(q')`` is the fees, spread and slippage of trading from ``(a, b)`` to ``(d·q', −d·q')``. Iterated
     from ``sizing(E)`` until it stops changing (engine.md rule 2).
     """
-    q = sizing_qty_nb(direction, equity, so, L, Ls)
-    if q == 0.0:
+    top = sizing_qty_nb(direction, equity, so, L, Ls)
+    if top == 0.0:
         return 0.0
+    q = top
     for _ in range(MAX_RESERVE_ITER):
-        c = trade_costs_nb(direction * q - a, -direction * q - b, so, po, vs, vp, spot_fee, perp_fee, half_spread,
-                           slip, slip_k)
-        q2 = sizing_qty_nb(direction, equity - (c[0] + c[1] + c[2] + c[3] + c[4] + c[5]), so, L, Ls)
+        q2 = _reserved_sizing_nb(q, direction, equity, a, b, so, po, vs, vp, L, Ls, spot_fee, perp_fee, half_spread,
+                                 slip, slip_k)
         if q2 == q:
-            break
+            return q
         q = q2
-    return q
+    # no convergence (e.g. steep participation slippage makes the iteration oscillate): bisect for the fixed
+    # point on [0, sizing(E)], keeping the lower end where sizing(E − cost(q)) ≥ q
+    lo, hi = 0.0, top
+    while True:
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            return lo
+        if _reserved_sizing_nb(mid, direction, equity, a, b, so, po, vs, vp, L, Ls, spot_fee, perp_fee,
+                               half_spread, slip, slip_k) >= mid:
+            lo = mid
+        else:
+            hi = mid
+
+
+@nb.njit(cache=True)
+def _reserved_sizing_nb(q, direction, equity, a, b, so, po, vs, vp, L, Ls, spot_fee, perp_fee, half_spread, slip,
+                        slip_k):  # pragma: no cover
+    """``sizing(E − cost(q))``: the quantity the equity left after trading to ``q`` would size."""
+    c = trade_costs_nb(direction * q - a, -direction * q - b, so, po, vs, vp, spot_fee, perp_fee, half_spread,
+                       slip, slip_k)
+    return sizing_qty_nb(direction, equity - (c[0] + c[1] + c[2] + c[3] + c[4] + c[5]), so, L, Ls)
 
 
 @nb.njit(cache=True, inline="always")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -19,21 +18,14 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
 from fundarb.engine import nb as k
-from fundarb.engine.config import (
-    AFTER_LIQUIDATION,
-    LIQUIDATION_LOSS,
-    MARGIN_MODES,
-    Costs,
-    check_choice_option,
-    check_rebalance_at,
-    check_spot_rebalance_level,
-)
+from fundarb.engine.config import AFTER_LIQUIDATION, Costs, EngineOptions
 from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
-from fundarb.errors import ConfigError, did_you_mean
+from fundarb.errors import ConfigError, did_you_mean, is_real
 
 __all__ = ["backtest", "period_bars", "strategy_frames", "targets_from_positions", "tier_table", "weights_frame"]
 
 MODES = ("detail", "sweep")
+_D = EngineOptions()  # backtest's defaults are EngineOptions' own
 
 
 def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
@@ -162,24 +154,19 @@ def _bars(name: str, v: Any, market: MarketData) -> float:
         return 0.0
     if isinstance(v, str):
         return float(parse_duration(v, name=name) / market.timeframe)
-    if isinstance(v, int | float) and v >= 0:
+    if is_real(v) and v >= 0:
         return float(v)
     raise ConfigError(f"{name} must be a number of bars ≥ 0 or a duration like '7d', got {v!r}")
 
 
 MAX_LEVERAGE = 125.0  # Binance's largest perp leverage: the bound when only a flat mmr is given
-MAX_SPOT_LEVERAGE = 10.0  # Binance's largest spot margin leverage
 
 
-def check_leverage(leverages: Sequence[float], spot_leverages: Sequence[float], capitals: Sequence[float],
-                   tier_tables: Sequence[np.ndarray], symbols: Sequence[str], *, flat: bool) -> None:
-    """Refuse leverage no exchange gives (DESIGN §3, §5): above 125 with a flat mmr, spot leverage above 10, and
-    an initial margin ``1/L`` at or below the maintenance rate of the tier the entry's notional falls in (such a
-    position would be liquidated as it opens)."""
-    for ls in spot_leverages:
-        if ls > MAX_SPOT_LEVERAGE:
-            raise ConfigError(f"spot_leverage must be > 0 and ≤ {MAX_SPOT_LEVERAGE:g} (spot margin leverage), "
-                              f"got {ls!r}")
+def check_leverage(leverages: Sequence[float], capitals: Sequence[float], tier_tables: Sequence[np.ndarray],
+                   symbols: Sequence[str], *, flat: bool) -> None:
+    """Refuse leverage no exchange gives (DESIGN §3, §5): above 125 with a flat mmr, and an initial margin ``1/L``
+    at or below the maintenance rate of the tier the entry's notional falls in (such a position would be
+    liquidated as it opens). The tier-free ranges are :class:`EngineOptions`' own."""
     for lev in leverages:
         if flat and lev > MAX_LEVERAGE:
             raise ConfigError(f"leverage must be > 0 and ≤ {MAX_LEVERAGE:g} (the exchange's maximum), got {lev!r}")
@@ -394,18 +381,18 @@ def backtest(
     strategy: Any,
     *,
     costs: Costs | None = None,
-    capital: float | Sequence[float] = 10_000.0,
-    leverage: float | Sequence[float] = 1.0,
-    spot_leverage: float | Sequence[float] = 3.0,
-    mmr: float = 0.005,
+    capital: float | Sequence[float] = _D.capital,
+    leverage: float | Sequence[float] = _D.leverage,
+    spot_leverage: float | Sequence[float] = _D.spot_leverage,
+    mmr: float = _D.mmr,
     tiers: Any = None,
-    rebalance_at: float | Sequence[float | None] | None = None,
-    spot_rebalance_level: float | None = None,
-    rebalance_every: int | str | None = None,
-    after_liquidation: str = "close",
-    liquidation_loss: str = "fee",
-    spot_liquidation_level: float = 1.10,
-    margin_mode: str = "isolated",
+    rebalance_at: float | Sequence[float | None] | None = _D.rebalance_at,
+    spot_rebalance_level: float | None = _D.spot_rebalance_level,
+    rebalance_every: float | str | None = _D.rebalance_every,
+    after_liquidation: str = _D.after_liquidation,
+    liquidation_loss: str = _D.liquidation_loss,
+    spot_liquidation_level: float = _D.spot_liquidation_level,
+    margin_mode: str = _D.margin_mode,
     weights: Any = None,
     mode: str = "detail",
 ) -> Any:
@@ -462,18 +449,29 @@ def backtest(
     """
     from fundarb.results.result import Result
 
+    if not isinstance(market, MarketData):
+        raise ConfigError(f"market must be a fundarb.MarketData (from a loader or fa.demo_market()), "
+                          f"got {type(market).__name__}")
     costs = Costs() if costs is None else costs
     if not isinstance(costs, Costs):
         raise ConfigError(f"costs must be a fundarb.Costs, got {type(costs).__name__}")
     if mode not in MODES:
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}{did_you_mean(mode, MODES)}")
-    check_choice_option("after_liquidation", after_liquidation, AFTER_LIQUIDATION)
-    check_choice_option("liquidation_loss", liquidation_loss, LIQUIDATION_LOSS)
-    check_choice_option("margin_mode", margin_mode, MARGIN_MODES)
-    if not (isinstance(spot_liquidation_level, int | float) and math.isfinite(spot_liquidation_level)
-            and spot_liquidation_level > 1):
-        raise ConfigError(f"spot_liquidation_level must be a finite margin level > 1, got {spot_liquidation_level!r}")
-    spot_rebalance_level = check_spot_rebalance_level(spot_rebalance_level, spot_liquidation_level)
+    grid_spec = {
+        "capital": _as_values("capital", capital),
+        "leverage": _as_values("leverage", leverage),
+        "spot_leverage": _as_values("spot_leverage", spot_leverage),
+        "rebalance_at": _as_values("rebalance_at", rebalance_at),
+    }
+    combos = list(itertools.product(*grid_spec.values()))
+    # every option checked (ranges declared once, in EngineOptions) before any work is done
+    options = [EngineOptions(capital=c[0], leverage=c[1], spot_leverage=c[2], rebalance_at=c[3], mmr=mmr,
+                             spot_rebalance_level=spot_rebalance_level, rebalance_every=rebalance_every,
+                             after_liquidation=after_liquidation, liquidation_loss=liquidation_loss,
+                             spot_liquidation_level=spot_liquidation_level, margin_mode=margin_mode)
+               for c in combos]
+    o = options[0]
+    spot_rebalance_level, spot_liquidation_level = o.spot_rebalance_level, o.spot_liquidation_level
 
     if hasattr(strategy, "targets") and callable(strategy.targets):
         tgt_frame, own_weights = strategy_frames(market, strategy, costs)
@@ -490,33 +488,20 @@ def backtest(
     else:
         weight = np.broadcast_to(np.ones((1, 1)), target.shape)
 
-    grid_spec = {
-        "capital": _as_values("capital", capital),
-        "leverage": _as_values("leverage", leverage),
-        "spot_leverage": _as_values("spot_leverage", spot_leverage),
-        "rebalance_at": _as_values("rebalance_at", rebalance_at),
-    }
-    for name, vals in grid_spec.items():
-        for v in vals:
-            if name == "rebalance_at":
-                check_rebalance_at(v)
-            elif not isinstance(v, int | float) or isinstance(v, bool) or not (v > 0 and math.isfinite(v)):
-                raise ConfigError(f"{name} must be a positive finite number, got {v!r}")
-    tier_tables = [_tiers_for(tiers, s, mmr) for s in market.symbols]
-    check_leverage(grid_spec["leverage"], grid_spec["spot_leverage"], grid_spec["capital"], tier_tables,
-                   list(market.symbols), flat=tiers is None)
-    every = _bars("rebalance_every", rebalance_every, market)
+    tier_tables = [_tiers_for(tiers, s, o.mmr) for s in market.symbols]
+    check_leverage([x.leverage for x in options], [x.capital for x in options], tier_tables, list(market.symbols),
+                   flat=tiers is None)
+    every = _bars("rebalance_every", o.rebalance_every, market)
     swept = [n for n, v in grid_spec.items() if len(v) > 1]
-    combos = list(itertools.product(*grid_spec.values()))
     n_sym = len(market.symbols)
     grp_start, mem_sym, grp_combo = account_layout(n_sym, len(combos), portfolio=portfolio)
     mem_tgt = mem_sym
     params = np.stack([
-        param_column(costs, capital=c[0], leverage=c[1], spot_leverage=c[2], rebalance_at=c[3], rebalance_every=every,
-                     after_liquidation=after_liquidation, spot_liquidation_level=spot_liquidation_level,
-                     margin_mode=margin_mode, spot_rebalance_level=spot_rebalance_level,
-                     liquidation_loss=liquidation_loss)
-        for c in (combos[i] for i in grp_combo)], axis=1)
+        param_column(costs, capital=x.capital, leverage=x.leverage, spot_leverage=x.spot_leverage,
+                     rebalance_at=x.rebalance_at, rebalance_every=every, after_liquidation=x.after_liquidation,
+                     spot_liquidation_level=x.spot_liquidation_level, margin_mode=x.margin_mode,
+                     spot_rebalance_level=x.spot_rebalance_level, liquidation_loss=x.liquidation_loss)
+        for x in (options[i] for i in grp_combo)], axis=1)
     out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
                    tier_tables=tier_tables, mode=mode)
 
@@ -549,6 +534,6 @@ def backtest(
         portfolio=portfolio,
         config={"costs": costs, "mmr": mmr, "after_liquidation": after_liquidation,
                 "liquidation_loss": liquidation_loss, "spot_rebalance_level": spot_rebalance_level,
-                "spot_liquidation_level": spot_liquidation_level, "rebalance_every": rebalance_every,
+                "spot_liquidation_level": spot_liquidation_level, "rebalance_every": o.rebalance_every,
                 "margin_mode": margin_mode, "tiers": "flat" if tiers is None else "tiers"},
     )

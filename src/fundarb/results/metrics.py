@@ -11,8 +11,10 @@ NaN returns are ignored (dropped) by every statistic; a column of only NaN gives
 assumes 252: pass ``periods_per_year`` (8,760 for 1h bars, 1,095 for 8h bars; ``MarketData.periods_per_year``).
 A zero volatility (or zero downside deviation) gives a NaN Sharpe (Sortino), not an infinity.
 
-``fundarb.Result.stats()`` computes the same numbers from the kernel's streaming sums; the tests check both
-against each other, against plain-Python re-derivations and against vectorbt.
+Each ratio has a second, streaming form beside it (``*_from_sums``): the same definition written on the sums
+the kernels accumulate bar by bar (``n``, ``Σr``, ``Σr²``, ``Σmin(r, 0)²``, final wealth, maximum drawdown).
+They take scalars or arrays (one value per account) and are what ``fundarb.Result.stats()`` calls, so each
+metric is defined once here; the tests check both forms equal, and equal to vectorbt.
 """
 
 from __future__ import annotations
@@ -26,20 +28,27 @@ import pandas as pd
 __all__ = [
     "annualised_funding_on_notional",
     "annualized_return",
+    "annualized_return_from_wealth",
     "annualized_volatility",
+    "annualized_volatility_from_sums",
     "binance_apr_on_capital",
     "break_even_days",
+    "calmar_from",
     "calmar_ratio",
     "funding_kept_share",
     "max_drawdown",
     "max_drawdown_duration",
     "realised_apr_on_capital",
     "returns_from_equity",
+    "sharpe_from_sums",
     "sharpe_ratio",
+    "sortino_from_sums",
     "sortino_ratio",
+    "streaming_sums",
     "summary",
     "time_in_market",
     "total_return",
+    "total_return_from_wealth",
 ]
 
 
@@ -78,9 +87,32 @@ def returns_from_equity(equity: Any, capital: float | None = None) -> Any:
     return eq / prev - 1.0
 
 
+def _out(x: Any) -> Any:
+    """A 0-d result as a Python float, an array as an array."""
+    arr = np.asarray(x, dtype=np.float64)
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def streaming_sums(returns: Any) -> dict[str, Any]:
+    """The sums the streaming forms take, computed from a return series (NaN dropped): ``n``, ``sum_r``,
+    ``sum_r2``, ``sum_down2`` (``Σ min(r, 0)²``) and ``wealth`` (``Π(1 + r)``); one value per column."""
+    def col(fn: Callable[[np.ndarray], float]) -> Any:
+        return _apply(returns, lambda r: fn(_clean(r)))
+
+    return {"n": col(lambda r: float(r.size)), "sum_r": col(lambda r: float(np.sum(r))),
+            "sum_r2": col(lambda r: float(np.sum(r * r))),
+            "sum_down2": col(lambda r: float(np.sum(np.minimum(r, 0.0) ** 2))),
+            "wealth": col(lambda r: float(np.prod(1.0 + r)) if r.size else np.nan)}
+
+
 def total_return(returns: Any) -> Any:
     """Compounded return over the whole series: ``Π(1 + r) − 1``."""
     return _apply(returns, lambda r: float(np.prod(1.0 + _clean(r)) - 1.0) if _clean(r).size else np.nan)
+
+
+def total_return_from_wealth(wealth: Any) -> Any:
+    """Streaming form of :func:`total_return`: final wealth per unit of starting wealth, minus 1."""
+    return _out(np.asarray(wealth, dtype=np.float64) - 1.0)
 
 
 def annualized_return(returns: Any, *, periods_per_year: float) -> Any:
@@ -96,6 +128,13 @@ def annualized_return(returns: Any, *, periods_per_year: float) -> Any:
     return _apply(returns, f)
 
 
+def annualized_return_from_wealth(wealth: Any, n: Any, *, periods_per_year: float) -> Any:
+    """Streaming form of :func:`annualized_return`: ``wealth^(periods_per_year / n) − 1`` (−1 if wealth ≤ 0)."""
+    w, n = np.asarray(wealth, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(w > 0, np.power(np.maximum(w, 1e-300), periods_per_year / n) - 1.0, -1.0))
+
+
 def annualized_volatility(returns: Any, *, periods_per_year: float, ddof: int = 1) -> Any:
     """Standard deviation of returns (``ddof=1``) × ``sqrt(periods_per_year)``."""
 
@@ -104,6 +143,19 @@ def annualized_volatility(returns: Any, *, periods_per_year: float, ddof: int = 
         return float(np.std(r, ddof=ddof) * np.sqrt(periods_per_year)) if r.size > ddof else np.nan
 
     return _apply(returns, f)
+
+
+def _std_from_sums(sum_r: Any, sum_r2: Any, n: Any) -> np.ndarray:
+    """Sample standard deviation (``ddof=1``) from ``n``, ``Σr`` and ``Σr²``."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.asarray(sum_r, dtype=np.float64) / n
+        return np.sqrt(np.maximum(np.asarray(sum_r2, dtype=np.float64) - n * mean * mean, 0.0) / (n - 1))
+
+
+def annualized_volatility_from_sums(sum_r: Any, sum_r2: Any, n: Any, *, periods_per_year: float) -> Any:
+    """Streaming form of :func:`annualized_volatility` (``ddof=1``) from ``Σr``, ``Σr²`` and ``n``."""
+    return _out(_std_from_sums(sum_r, sum_r2, n) * np.sqrt(periods_per_year))
 
 
 def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.0) -> Any:
@@ -119,6 +171,14 @@ def sharpe_ratio(returns: Any, *, periods_per_year: float, risk_free: float = 0.
     return _apply(returns, f)
 
 
+def sharpe_from_sums(sum_r: Any, sum_r2: Any, n: Any, *, periods_per_year: float) -> Any:
+    """Streaming form of :func:`sharpe_ratio` (``risk_free=0``) from ``Σr``, ``Σr²`` and ``n``; NaN if std is 0."""
+    std = _std_from_sums(sum_r, sum_r2, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.asarray(sum_r, dtype=np.float64) / np.asarray(n, dtype=np.float64)
+        return _out(np.where(std > 0, mean / std * np.sqrt(periods_per_year), np.nan))
+
+
 def sortino_ratio(returns: Any, *, periods_per_year: float, required_return: float = 0.0) -> Any:
     """``mean(r − req) / sqrt(mean(min(r − req, 0)²)) × sqrt(periods_per_year)``; NaN without downside."""
 
@@ -130,6 +190,15 @@ def sortino_ratio(returns: Any, *, periods_per_year: float, required_return: flo
         return float(np.mean(r) / down * np.sqrt(periods_per_year)) if down > 0 else np.nan
 
     return _apply(returns, f)
+
+
+def sortino_from_sums(sum_r: Any, sum_down2: Any, n: Any, *, periods_per_year: float) -> Any:
+    """Streaming form of :func:`sortino_ratio` (``required_return=0``) from ``Σr``, ``Σmin(r, 0)²`` and ``n``."""
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.asarray(sum_r, dtype=np.float64) / n
+        down = np.sqrt(np.asarray(sum_down2, dtype=np.float64) / n)
+        return _out(np.where(down > 0, mean / down * np.sqrt(periods_per_year), np.nan))
 
 
 def _wealth(r: np.ndarray) -> np.ndarray:
@@ -172,10 +241,16 @@ def calmar_ratio(returns: Any, *, periods_per_year: float) -> Any:
     """Annualised return over the absolute maximum drawdown; NaN without a drawdown."""
 
     def f(r: np.ndarray) -> float:
-        mdd = max_drawdown(r)
-        return float(annualized_return(r, periods_per_year=periods_per_year) / abs(mdd)) if mdd < 0 else np.nan
+        return float(calmar_from(annualized_return(r, periods_per_year=periods_per_year), max_drawdown(r)))
 
     return _apply(returns, f)
+
+
+def calmar_from(cagr: Any, max_dd: Any) -> Any:
+    """Streaming form of :func:`calmar_ratio`: ``cagr / |max_drawdown|``, NaN without a drawdown."""
+    c, d = np.asarray(cagr, dtype=np.float64), np.asarray(max_dd, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(d < 0, c / np.abs(d), np.nan))
 
 
 def time_in_market(position: Any) -> Any:
@@ -183,24 +258,33 @@ def time_in_market(position: Any) -> Any:
     return _apply(position, lambda p: float(np.mean(_clean(p) != 0)) if _clean(p).size else np.nan)
 
 
-def realised_apr_on_capital(pnl: float, capital: float, *, periods: int, periods_per_year: float) -> float:
-    """Total PnL over the capital, per year (simple, not compounded): ``pnl / capital / (periods / ppy)``."""
-    if periods <= 0 or capital <= 0:
-        return float("nan")
-    return float(pnl / capital / (periods / periods_per_year))
+def realised_apr_on_capital(pnl: Any, capital: Any, *, periods: Any, periods_per_year: float) -> Any:
+    """Total PnL over the capital, per year (simple, not compounded): ``pnl / capital / (periods / ppy)``.
+
+    Scalars or arrays (one value per account); NaN where ``periods ≤ 0`` or ``capital ≤ 0``.
+    """
+    p, c, n = (np.asarray(v, dtype=np.float64) for v in (pnl, capital, periods))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where((n > 0) & (c > 0), p / c / (n / periods_per_year), np.nan))
 
 
-def funding_kept_share(net_pnl: float, gross_funding: float) -> float:
+def funding_kept_share(net_pnl: Any, gross_funding: Any) -> Any:
     """Share of the gross funding collected that is kept after costs and basis: ``net_pnl / gross_funding``.
 
-    NaN when no funding was collected (``gross_funding ≤ 0``).
+    NaN when no funding was collected (``gross_funding ≤ 0``). Scalars or arrays.
     """
-    return float(net_pnl / gross_funding) if gross_funding > 0 else float("nan")
+    p, f = np.asarray(net_pnl, dtype=np.float64), np.asarray(gross_funding, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(f > 0, p / f, np.nan))
 
 
-def break_even_days(entry_cost: float, daily_funding_income: float) -> float:
-    """Days of funding income needed to pay for an entry (and exit) cost; inf when the income is ≤ 0."""
-    return float(entry_cost / daily_funding_income) if daily_funding_income > 0 else float("inf")
+def break_even_days(entry_cost: Any, daily_funding_income: Any) -> Any:
+    """Days of funding income needed to pay for an entry (and exit) cost; inf when the income is ≤ 0.
+
+    Scalars or arrays."""
+    c, d = np.asarray(entry_cost, dtype=np.float64), np.asarray(daily_funding_income, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(np.where(d > 0, c / d, np.inf))
 
 
 def annualised_funding_on_notional(rates_sum: Any, days: float) -> Any:

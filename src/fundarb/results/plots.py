@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["figure_result", "save_figure"]
+__all__ = ["figure_heatmap", "figure_result", "save_figure"]
 
 _COLOURS = {"funding": "#2a9d8f", "basis": "#e9c46a", "costs": "#e76f51", "borrow": "#8d6e63",
             "liquidation": "#9b2226"}
@@ -24,7 +24,7 @@ def figure_result(result: Any, *, column: object = None, title: str | None = Non
     column
         The account to draw (default: the first).
     title
-        Figure title (default: the market label and the account).
+        Figure title; name the strategy here (default: the account and the market label).
     """
     from matplotlib.figure import Figure
 
@@ -37,7 +37,7 @@ def figure_result(result: Any, *, column: object = None, title: str | None = Non
     ax1, ax2, ax3 = fig.subplots(3, 1, sharex=True, height_ratios=[3, 3, 1])
     ax1.plot(idx, eq.to_numpy(), color="#264653", lw=1.2, label="equity")
     ax1.axhline(result.capital.iloc[j], color="grey", lw=0.6, ls="--")
-    ax1.set_ylabel("equity")
+    ax1.set_ylabel("equity (USDT)")
     ax1.legend(loc="upper left")
     costs = comps["fees"] + comps["spread"] + comps["slippage"]
     lines = {
@@ -53,7 +53,7 @@ def figure_result(result: Any, *, column: object = None, title: str | None = Non
             ax2.plot(idx, ser.to_numpy(), lw=1.0, color=_COLOURS[name], label=name)
             drawn += 1
     ax2.axhline(0, color="grey", lw=0.6)
-    ax2.set_ylabel("cumulative PnL")
+    ax2.set_ylabel("cumulative PnL (USDT)")
     if drawn:
         ax2.legend(loc="upper left", ncol=5)
     grp = result.grp_start
@@ -66,7 +66,7 @@ def figure_result(result: Any, *, column: object = None, title: str | None = Non
         ax3.legend(loc="upper left", ncol=min(pos.shape[1], 6), fontsize="small")
     label = result.market.label or "market data"
     synth = " — SYNTHETIC DATA" if result.market.synthetic else ""
-    fig.suptitle(title or f"{label}: {col}{synth}")
+    fig.suptitle((title or f"{col} on {label}") + synth)
     return fig
 
 
@@ -77,26 +77,44 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 110) -> st
     return p
 
 
+def _text_colour(rgba: Any) -> str:
+    """Black or white, whichever reads better on a cell of colour ``rgba`` (WCAG relative luminance)."""
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    lum = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    return "black" if lum > 0.179 else "white"
+
+
 def figure_heatmap(pivot: Any, *, metric: str, title: str | None = None) -> Any:
-    """A heatmap of one metric over two swept parameters (``SweepResult.heatmap(...)``'s pivot table)."""
+    """A heatmap of one metric over two swept parameters (``SweepResult.heatmap(...)``'s pivot table).
+
+    The figure is sized to the grid (about 0.9 × 0.5 inch a cell, never narrower than its title), each cell
+    labelled in black or white by the cell's luminance.
+    """
+    import textwrap
+
     from matplotlib.figure import Figure
 
     vals = pivot.to_numpy(dtype=float)
-    fig = Figure(figsize=(1.2 + 0.9 * max(vals.shape[1], 3), 1.2 + 0.6 * max(vals.shape[0], 3)), layout="constrained")
+    nrow, ncol = vals.shape
+    width = max(6.5, 2.6 + 0.9 * ncol)
+    height = max(3.8, 1.9 + 0.5 * nrow)
+    fig = Figure(figsize=(width, height), layout="constrained")
     ax = fig.subplots()
     finite = vals[np.isfinite(vals)]
     lim = float(np.max(np.abs(finite))) if finite.size else 1.0
-    diverging = finite.size and finite.min() < 0 < finite.max()
+    diverging = bool(finite.size and finite.min() < 0 < finite.max())
     im = ax.imshow(vals, cmap="RdYlGn" if diverging else "viridis", aspect="auto",
                    vmin=-lim if diverging else None, vmax=lim if diverging else None)
-    ax.set_xticks(range(vals.shape[1]), [str(c) for c in pivot.columns], rotation=45, ha="right")
-    ax.set_yticks(range(vals.shape[0]), [str(i) for i in pivot.index])
+    ax.set_xticks(range(ncol), [str(c) for c in pivot.columns], rotation=45 if ncol > 6 else 0,
+                  ha="right" if ncol > 6 else "center")
+    ax.set_yticks(range(nrow), [str(i) for i in pivot.index])
     ax.set_xlabel(str(pivot.columns.name))
     ax.set_ylabel(str(pivot.index.name))
-    for i in range(vals.shape[0]):
-        for j in range(vals.shape[1]):
+    for i in range(nrow):
+        for j in range(ncol):
             if np.isfinite(vals[i, j]):
-                ax.text(j, i, f"{vals[i, j]:.3g}", ha="center", va="center", fontsize=8)
+                ax.text(j, i, f"{vals[i, j]:.3g}", ha="center", va="center", fontsize=9,
+                        color=_text_colour(im.cmap(im.norm(vals[i, j]))))
     fig.colorbar(im, ax=ax, label=metric)
-    ax.set_title(title or metric)
+    fig.suptitle("\n".join(textwrap.wrap(title or metric, width=int(width * 9))), fontsize=11)
     return fig

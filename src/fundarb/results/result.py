@@ -11,12 +11,19 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.engine import nb as k
 from fundarb.errors import ConfigError
+from fundarb.results import metrics as M
 
-__all__ = ["COMPONENTS", "IDENTITY_SIGN", "Result", "streaming_totals"]
+__all__ = ["COMPONENTS", "IDENTITY_SIGN", "STAT_NAMES", "Result", "streaming_totals"]
 
 COMPONENTS = ("funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
               "insurance_fund_loss")
 """PnL components of the DESIGN §6 identity (cumulative, in quote currency)."""
+
+STAT_NAMES = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown",
+              "max_drawdown_days", "calmar", "time_in_market", "n_trades", "n_liquidations", "funding_pnl",
+              *COMPONENTS[1:], "basis_pnl", "realised_apr_on_capital", "funding_apr_on_capital", "funding_kept_share",
+              "break_even_days")
+"""The numeric columns of :meth:`Result.stats` (besides ``start``/``end``), in order: what sweeps rank by."""
 
 #: Sign of each component in the DESIGN §6 identity: equity = capital + Σ sign · component.
 IDENTITY_SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread": -1, "slippage": -1,
@@ -86,6 +93,8 @@ class Result:
     mode: str
     portfolio: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    mem_tgt: np.ndarray | None = None
+    """Column of ``target`` each member follows (None: its symbol's column)."""
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -286,10 +295,10 @@ class Result:
         ls = self.params[k.P_SPOT_LEVERAGE]
         carry = lev / (lev + 1.0)
         reverse = 1.0 / (1.0 / lev + 1.0 / ls)
-        if self.target.shape[1] == len(self.market.symbols):
+        if self.mem_tgt is not None:
+            tg = self.target[:, self.mem_tgt]
+        elif self.target.shape[1] == len(self.market.symbols):
             tg = self.target[:, self.mem_sym]
-        elif self.target.shape[1] == len(self.mem_sym):
-            tg = self.target
         else:
             return carry
         prev = np.vstack([np.zeros((1, tg.shape[1]), dtype=tg.dtype), tg[:-1]])
@@ -315,15 +324,12 @@ class Result:
         final = t[k.T_EQUITY]
         n = t[k.T_N_R]
         comp = {name: self._by_group(self.mtotals[i]) for i, name in enumerate(COMPONENTS)}
+        wealth = final / cap
+        mdd = t[k.T_MAX_DD]
+        funding = comp["funding"]
+        pnl = final - cap
+        cagr = M.annualized_return_from_wealth(wealth, n, periods_per_year=ppy)
         with np.errstate(divide="ignore", invalid="ignore"):
-            years = n / ppy
-            cagr = np.where(final > 0, np.power(np.maximum(final / cap, 1e-300), 1.0 / years) - 1.0, -1.0)
-            mean = t[k.T_SUM_R] / n
-            std = np.sqrt(np.maximum(t[k.T_SUM_R2] - n * mean * mean, 0.0) / (n - 1))
-            down = np.sqrt(t[k.T_SUM_DOWN2] / n)
-            mdd = t[k.T_MAX_DD]
-            funding = comp["funding"]
-            pnl = final - cap
             days_in_mkt = t[k.T_BARS_IN_MARKET] * self.market.bar_hours / 24.0
             rt_cost = 2.0 * cap * self._entry_notional_share() * (
                 self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE] + 2 * self.params[k.P_HALF_SPREAD]
@@ -333,24 +339,24 @@ class Result:
                 "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_FIRST_BAR]],
                 "end": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_LAST_BAR]],
                 "final_equity": final,
-                "total_return": final / cap - 1.0,
+                "total_return": M.total_return_from_wealth(wealth),
                 "cagr": cagr,
-                "volatility": std * np.sqrt(ppy),
-                "sharpe": np.where(std > 0, mean / std * np.sqrt(ppy), np.nan),
-                "sortino": np.where(down > 0, mean / down * np.sqrt(ppy), np.nan),
+                "volatility": M.annualized_volatility_from_sums(t[k.T_SUM_R], t[k.T_SUM_R2], n, periods_per_year=ppy),
+                "sharpe": M.sharpe_from_sums(t[k.T_SUM_R], t[k.T_SUM_R2], n, periods_per_year=ppy),
+                "sortino": M.sortino_from_sums(t[k.T_SUM_R], t[k.T_SUM_DOWN2], n, periods_per_year=ppy),
                 "max_drawdown": mdd,
                 "max_drawdown_days": t[k.T_MAX_DD_BARS] * self.market.bar_hours / 24.0,
-                "calmar": np.where(mdd < 0, cagr / np.abs(mdd), np.nan),
+                "calmar": M.calmar_from(cagr, mdd),
                 "time_in_market": t[k.T_BARS_IN_MARKET] / n,
                 "n_trades": self._by_group(self.mtotals[k.M_TRADES]).astype(np.int64),
                 "n_liquidations": t[k.T_N_LIQ].astype(np.int64),
                 "funding_pnl": funding,
                 **{name: comp[name] for name in COMPONENTS[1:]},
                 "basis_pnl": comp["spot_pnl"] + comp["perp_pnl"],
-                "realised_apr_on_capital": pnl / cap / years,
-                "funding_apr_on_capital": funding / cap / years,
-                "funding_kept_share": np.where(funding > 0, pnl / funding, np.nan),
-                "break_even_days": np.where(daily_funding > 0, rt_cost / daily_funding, np.inf),
+                "realised_apr_on_capital": M.realised_apr_on_capital(pnl, cap, periods=n, periods_per_year=ppy),
+                "funding_apr_on_capital": M.realised_apr_on_capital(funding, cap, periods=n, periods_per_year=ppy),
+                "funding_kept_share": M.funding_kept_share(pnl, funding),
+                "break_even_days": M.break_even_days(rt_cost, daily_funding),
             }
         return pd.DataFrame(data, index=self.groups)
 
@@ -379,7 +385,7 @@ class Result:
         return Result(market=self.market, groups=pd.Index(["all"], name="book"), members=self.members,
                       grp_start=np.array([0, len(self.members)]), mem_sym=self.mem_sym, params=params,
                       series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,
-                      target=self.target, mode=self.mode, portfolio=True, config=self.config)
+                      target=self.target, mode=self.mode, portfolio=True, config=self.config, mem_tgt=self.mem_tgt)
 
     def to_vectorbt(self, *, book: bool = True) -> Any:
         """The accounts' returns as vectorbt's returns accessor (its statistics, drawdowns and plots).
@@ -410,6 +416,16 @@ class Result:
             hold[n_legs > 0, g] = np.nansum(legs, axis=1)[n_legs > 0] / n_legs[n_legs > 0]
         bench = pd.DataFrame(hold, index=res.market.index, columns=res.groups)
         return returns_accessor(res.equity, capital, st["start"], freq=res.market.timeframe, benchmark=bench)
+
+    def report(self, path: str, *, strategy: Any = None, **kwargs: Any) -> str:
+        """Write a self-contained HTML report (detail mode) to ``path``; returns the path.
+
+        ``strategy``: the strategy object, its :class:`~fundarb.signals.toml.StrategySpec` or its file, for the
+        header, the filter chart and the parameters. See :func:`fundarb.results.report.write_report`.
+        """
+        from fundarb.results.report import write_report
+
+        return write_report(self, path, strategy=strategy, **kwargs)
 
     def __repr__(self) -> str:
         kind = "portfolio" if self.portfolio else "independent"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from fundarb.results.formatting import clean_value
 from fundarb.results.result import COMPONENTS, IDENTITY_SIGN
 
-__all__ = ["SUMMARY_KEYS", "summary_dict"]
+__all__ = ["SUMMARY_KEYS", "book_of", "series_dict", "stats_table", "summary_dict"]
 
 SUMMARY_KEYS = ("final_equity", "total_return", "cagr", "volatility", "sharpe", "sortino", "max_drawdown", "calmar",
                 "time_in_market", "n_trades", "n_liquidations", "funding_pnl", "spot_pnl", "perp_pnl", "fees",
@@ -19,15 +18,12 @@ SUMMARY_KEYS = ("final_equity", "total_return", "cagr", "volatility", "sharpe", 
 """Keys present for the portfolio and for every symbol."""
 
 
-def _clean(v: Any) -> Any:
-    if isinstance(v, np.integer | int):
-        return int(v)
-    if isinstance(v, np.floating | float):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, pd.Timestamp):
-        return v.isoformat()
-    return v
+_clean = clean_value
+
+
+def book_of(result: Any) -> Any:
+    """The whole book as one account: ``result`` itself (one account) or its accounts combined (detail mode)."""
+    return result.combined() if len(result.groups) > 1 and not result.portfolio else result
 
 
 def _row(stats: pd.Series) -> dict[str, Any]:
@@ -45,7 +41,7 @@ def summary_dict(result: Any) -> dict[str, Any]:
     components with the statistics of the capital it was given. Independent accounts (one per symbol) report
     each account per symbol and their sum as the portfolio.
     """
-    book = result.combined() if len(result.groups) > 1 and not result.portfolio else result
+    book = book_of(result) if result.series is not None else result
     port = _row(book.stats().iloc[0])
     symbols: dict[str, Any] = {}
     if result.portfolio:
@@ -69,9 +65,31 @@ def summary_dict(result: Any) -> dict[str, Any]:
         "data": result.market.label,
         "synthetic": bool(result.market.synthetic),
         "bars": len(result.market.index),
-        "timeframe": str(result.market.timeframe),
+        "timeframe": result.market.timeframe_label,
+        "capital": _clean(float(result.capital.sum())),
+        "capital_per_account": _clean(float(result.capital.iloc[0])),
+        "accounts": len(result.groups),
         "portfolio": port,
         "symbols": symbols,
         "identity_error": result.identity_error(),
         "warnings": result.warnings,
+    }
+
+
+def stats_table(summary: dict[str, Any]) -> pd.DataFrame:
+    """:func:`summary_dict`'s figures as one table: a row per statistic, a column per symbol and ``book``."""
+    cols = {name: row for name, row in summary["symbols"].items()}
+    cols["book"] = summary["portfolio"]
+    keys = list(dict.fromkeys(k for row in cols.values() for k in row))
+    return pd.DataFrame({c: [row.get(k) for k in keys] for c, row in cols.items()}, index=keys, dtype=object)
+
+
+def series_dict(result: Any) -> dict[str, Any]:
+    """The book's equity curve and the trade log, JSON-ready (``fundarb backtest --json-series``)."""
+    book = book_of(result)
+    eq = book.equity.iloc[:, 0]
+    trades = result.trades
+    return {
+        "equity": {"time": [t.isoformat() for t in eq.index], "equity": [_clean(v) for v in eq.to_numpy()]},
+        "trades": [{k: _clean(v) for k, v in rec.items()} for rec in trades.to_dict("records")],
     }

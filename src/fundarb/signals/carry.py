@@ -18,15 +18,8 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
-from fundarb.engine.config import (
-    AFTER_LIQUIDATION,
-    LIQUIDATION_LOSS,
-    MARGIN_MODES,
-    Costs,
-    check_rebalance_at,
-    check_spot_rebalance_level,
-)
-from fundarb.errors import ConfigError, did_you_mean
+from fundarb.engine.config import STRATEGY_OPTIONS, Costs, EngineOptions
+from fundarb.errors import ConfigError, did_you_mean, is_real
 from fundarb.signals.filters import annualised_on_notional, trailing_funding
 from fundarb.signals.nb import carry_states_nb
 
@@ -36,7 +29,8 @@ DIRECTIONS = ("carry", "reverse", "auto")
 """``carry``: long spot / short perp, entered on positive funding; ``reverse``: borrowed spot sold / long perp, entered
 on negative funding; ``auto``: whichever the sign of the filter says (Binance's bot)."""
 
-SPOT_LIQUIDATION_LEVEL = 1.10  # backtest()'s default, against which spot_rebalance_level is checked here
+#: The engine's defaults (one declaration, :class:`fundarb.engine.config.EngineOptions`), for the strategies' fields.
+ENGINE_DEFAULTS = EngineOptions()
 
 _ZERO = re.compile(r"\s*0+(?:\.0*)?\s*([a-zA-Z]*)\s*")
 
@@ -53,7 +47,7 @@ def check_number(key: str, value: Any, *, low: float = -math.inf, high: float = 
                  allow_inf: bool = False, what: str = "") -> float:
     """Return ``value`` as a float if it is a real number in range; raise ConfigError naming ``key`` otherwise."""
     rng = f"{'>' if low_open else '≥'} {low:g}" + (f" and ≤ {high:g}" if math.isfinite(high) else "")
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    if not is_real(value) or math.isnan(value):  # NumPy number scalars are numbers; booleans are not
         raise ConfigError(f"{key} must be a number {rng}{what}; got {value!r}")
     v = float(value)
     if math.isinf(v) and not (allow_inf and v > 0):
@@ -81,35 +75,19 @@ def check_duration(key: str, value: Any, *, allow_zero: bool = False) -> pd.Time
 
 
 def check_engine_options(obj: Any) -> None:
-    """Validate (and normalise to float) the engine options shared by every strategy dataclass."""
-    for key in ("leverage", "spot_leverage"):
-        object.__setattr__(obj, key, check_number(key, getattr(obj, key), low=0.0, low_open=True))
-    object.__setattr__(obj, "rebalance_at", check_rebalance_at(obj.rebalance_at))
-    # the engine's default spot_liquidation_level; backtest() checks again against the level it is given
-    object.__setattr__(obj, "spot_rebalance_level",
-                       check_spot_rebalance_level(obj.spot_rebalance_level, SPOT_LIQUIDATION_LEVEL))
-    every = obj.rebalance_every
-    if every is not None:
-        if isinstance(every, bool) or not isinstance(every, int | str):
-            raise ConfigError(f"rebalance_every must be a duration like '7d', a number of bars ≥ 0, or None (never); "
-                              f"got {every!r}")
-        if isinstance(every, int) and every < 0:
-            raise ConfigError(f"rebalance_every must be a number of bars ≥ 0 (0: never); got {every!r}")
-        if isinstance(every, str):
-            check_duration("rebalance_every", every)
-    check_choice("after_liquidation", obj.after_liquidation, AFTER_LIQUIDATION)
-    check_choice("liquidation_loss", obj.liquidation_loss, LIQUIDATION_LOSS)
-    check_choice("margin_mode", obj.margin_mode, MARGIN_MODES)
+    """Validate (and normalise) the engine options shared by every strategy dataclass, by
+    :class:`~fundarb.engine.config.EngineOptions`' own ranges (``spot_rebalance_level`` against the default spot
+    liquidation level; ``backtest()`` checks again against the level it is given)."""
+    opts = EngineOptions(**{k: getattr(obj, k) for k in STRATEGY_OPTIONS})
+    for k in STRATEGY_OPTIONS:
+        object.__setattr__(obj, k, getattr(opts, k))
     if not isinstance(obj.name, str):
         raise ConfigError(f"name must be a string; got {obj.name!r}")
 
 
 def engine_options_of(obj: Any) -> dict[str, Any]:
     """The keyword arguments of :func:`fundarb.backtest` a strategy dataclass carries."""
-    return {"leverage": obj.leverage, "spot_leverage": obj.spot_leverage, "rebalance_at": obj.rebalance_at,
-            "spot_rebalance_level": obj.spot_rebalance_level, "rebalance_every": obj.rebalance_every,
-            "after_liquidation": obj.after_liquidation, "liquidation_loss": obj.liquidation_loss,
-            "margin_mode": obj.margin_mode}
+    return {k: getattr(obj, k) for k in STRATEGY_OPTIONS}
 
 
 def shift_decisions(decided: np.ndarray, index: pd.Index, columns: pd.Index, fill: float = 0) -> pd.DataFrame:
@@ -166,14 +144,14 @@ class FundingCarry:
     exit: float = 0.0
     direction: str = "auto"
     min_hold: str = "0h"
-    leverage: float = 1.0
-    spot_leverage: float = 3.0
-    rebalance_at: float | None = None
-    spot_rebalance_level: float | None = None
-    rebalance_every: str | int | None = None
-    after_liquidation: str = "close"
-    liquidation_loss: str = "fee"
-    margin_mode: str = "isolated"
+    leverage: float = ENGINE_DEFAULTS.leverage
+    spot_leverage: float = ENGINE_DEFAULTS.spot_leverage
+    rebalance_at: float | None = ENGINE_DEFAULTS.rebalance_at
+    spot_rebalance_level: float | None = ENGINE_DEFAULTS.spot_rebalance_level
+    rebalance_every: str | float | None = ENGINE_DEFAULTS.rebalance_every
+    after_liquidation: str = ENGINE_DEFAULTS.after_liquidation
+    liquidation_loss: str = ENGINE_DEFAULTS.liquidation_loss
+    margin_mode: str = ENGINE_DEFAULTS.margin_mode
     name: str = ""
 
     def __post_init__(self) -> None:

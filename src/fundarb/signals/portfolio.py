@@ -38,6 +38,7 @@ from fundarb.engine.config import Costs
 from fundarb.errors import ConfigError
 from fundarb.signals.carry import (
     DIRECTIONS,
+    ENGINE_DEFAULTS,
     check_choice,
     check_duration,
     check_engine_options,
@@ -103,14 +104,14 @@ class TopNRotation:
     max_weight: float = 1.0
     hysteresis: float = 0.05
     horizon: str = "7d"
-    leverage: float = 1.0
-    spot_leverage: float = 3.0
-    rebalance_at: float | None = None
-    spot_rebalance_level: float | None = None
-    rebalance_every: str | int | None = None
-    after_liquidation: str = "close"
-    liquidation_loss: str = "fee"
-    margin_mode: str = "isolated"
+    leverage: float = ENGINE_DEFAULTS.leverage
+    spot_leverage: float = ENGINE_DEFAULTS.spot_leverage
+    rebalance_at: float | None = ENGINE_DEFAULTS.rebalance_at
+    spot_rebalance_level: float | None = ENGINE_DEFAULTS.spot_rebalance_level
+    rebalance_every: str | float | None = ENGINE_DEFAULTS.rebalance_every
+    after_liquidation: str = ENGINE_DEFAULTS.after_liquidation
+    liquidation_loss: str = ENGINE_DEFAULTS.liquidation_loss
+    margin_mode: str = ENGINE_DEFAULTS.margin_mode
     name: str = ""
 
     def __post_init__(self) -> None:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fundarb.data.validate import require_file
 from fundarb.engine.config import Costs, check_keys
-from fundarb.errors import ConfigError, did_you_mean
+from fundarb.errors import ConfigError, DataError, did_you_mean
 from fundarb.signals.carry import FundingCarry
 from fundarb.signals.portfolio import TopNRotation
 
@@ -92,9 +93,16 @@ def load_strategy(path: str | os.PathLike[str]) -> StrategySpec:
         The file is missing or not valid TOML; a table or key is unknown; a value is invalid. The message names
         the file, the table and key, the allowed values, and the closest allowed name.
     """
-    src = str(path)
+    if not isinstance(path, str | os.PathLike):
+        raise ConfigError(f"strategy file must be a path (str or os.PathLike), got {type(path).__name__}")
+    src = str(os.fspath(path))
     try:
-        raw = Path(path).read_bytes()
+        require_file(src, "strategy file")
+    except DataError as e:
+        why = e.reason.removeprefix("strategy file ").replace("not found", "does not exist")
+        raise ConfigError(f"{src}: cannot read strategy file: it {why}") from None
+    try:
+        raw = Path(src).read_bytes()
     except OSError as e:
         raise ConfigError(f"{src}: cannot read strategy file ({e.strerror or e})") from None
     try:

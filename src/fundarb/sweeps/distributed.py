@@ -96,7 +96,9 @@ def map_chunks(
             return out
         client, owned = connect(scheduler)
         try:
-            data = client.scatter(market, broadcast=True)
+            # a fresh key per call (hash=False): re-scattering the same data under its content hash while the
+            # previous call's copy is being released loses it on the workers ("lost dependencies")
+            data = client.scatter(market, broadcast=True, hash=False)
             futures = [client.submit(run, data, chunk, opts, pure=False) for chunk in chunks]
             results: list[Any] = []
             for fut in futures:  # in grid order; the workers run ahead

@@ -11,7 +11,6 @@ are run in chunks, many accounts per kernel call, locally or on a Dask cluster (
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -23,9 +22,8 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.engine import nb as k
-from fundarb.engine.config import Costs
+from fundarb.engine.config import Costs, EngineOptions
 from fundarb.engine.run import (
-    backtest,
     clean_targets,
     param_column,
     period_bars,
@@ -159,15 +157,14 @@ def expand_grid(strategy: Any, grid: Mapping[str, Sequence[Any]], *, skip_invali
     return grid, points, strategies, skipped
 
 
-#: The options of :func:`fundarb.backtest` a strategy may carry (their defaults are backtest's own).
+#: The options of :func:`fundarb.backtest` a strategy may carry (their defaults are EngineOptions', as backtest's).
 ENGINE_OPTIONS = ("leverage", "spot_leverage", "rebalance_at", "spot_rebalance_level", "rebalance_every",
                   "after_liquidation", "liquidation_loss", "margin_mode", "spot_liquidation_level")
 
 
 def engine_options(strategy: Any) -> dict[str, Any]:
     """The :func:`fundarb.backtest` options a strategy carries, with backtest's defaults for the others."""
-    defaults = inspect.signature(backtest).parameters
-    opts: dict[str, Any] = {name: defaults[name].default for name in ENGINE_OPTIONS}
+    opts: dict[str, Any] = EngineOptions().as_dict(ENGINE_OPTIONS)
     if hasattr(strategy, "engine_options"):
         opts.update(strategy.engine_options())
     return opts
@@ -259,7 +256,8 @@ def run_points(
     mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(prepared))
     par = np.stack(params, axis=1)
     need_series = keep or (any(pt.weight is None for pt in prepared) and n_sym > 1)
-    out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=np.concatenate(mem_tgt),
+    member_target = np.concatenate(mem_tgt)
+    out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=member_target,
                    params=par, tier_tables=[tier_table(tiers, s, mmr) for s in market.symbols],
                    mode="detail" if need_series else "sweep")
     members = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(prepared)), n_sym),
@@ -267,7 +265,7 @@ def run_points(
                                         names=["point", "symbol"])
     groups = pd.MultiIndex.from_arrays([acct_point, acct_symbol], names=["point", "symbol"])
     res = Result(market=market, groups=groups, members=members, grp_start=gs, mem_sym=mem_sym, params=par,
-                 target=target, mode="detail" if need_series else "sweep",
+                 target=target, mem_tgt=member_target, mode="detail" if need_series else "sweep",
                  portfolio=all(pt.weight is not None for pt in prepared), **out)
     accounts = res.stats().reset_index()
 
@@ -293,7 +291,7 @@ def run_points(
     book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
                   grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
                   mtotals=out["mtotals"], gtotals=book_gt, records=np.empty((0, k.N_REC)), target=target,
-                  mode="sweep", portfolio=True)
+                  mem_tgt=member_target, mode="sweep", portfolio=True)
     return book.stats().reset_index(drop=True), accounts, (res if keep else None)
 
 

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fundarb.errors import ConfigError
+from fundarb.data.validate import require_file
+from fundarb.errors import ConfigError, DataError
 
 __all__ = ["grid_from_args", "normalise_grid", "parse_grid_value"]
 
@@ -73,11 +74,15 @@ def normalise_grid(grid: Mapping[str, Any]) -> dict[str, list[Any]]:
 def _read_grid_file(path: str) -> dict[str, list[Any]]:
     p = Path(path)
     try:
+        require_file(p, "grid file")  # a FIFO would block the read forever
+    except DataError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
         with p.open("rb") as fh:
             doc = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: grid file not found") from None
-    except tomllib.TOMLDecodeError as exc:
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read grid file ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     table = doc.get("grid", doc)
     if not isinstance(table, dict):

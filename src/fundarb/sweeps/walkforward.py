@@ -197,6 +197,8 @@ def walk_forward(
     if isinstance(capital, bool) or not isinstance(capital, int | float) or not (
             capital > 0 and math.isfinite(capital)):
         raise ConfigError(f"capital must be a positive finite number, got {capital!r}")
+    if not isinstance(anchored, bool | np.bool_):
+        raise ConfigError(f"anchored must be True or False, got {anchored!r}")
     grid, _, strategies, _ = expand_grid(strategy, grid)
     if metric not in METRICS:
         raise ConfigError(f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}; one of {', '.join(METRICS)}")
