@@ -158,17 +158,44 @@ def test_cushion_and_triggers():
 
 
 def test_streaming_stats():
-    st = np.zeros(nb.N_STATE)
-    st[nb.T_EQUITY] = st[nb.T_PEAK] = 100.0
+    state = (100.0, 0.0, 0.0, 0.0, 0.0, 100.0, 0.0, 0.0, 0.0)  # prev_eq, sums, n, peak, dd bars, max dd bars, max dd
     for eq in (110.0, 99.0, 104.5, 121.0):
-        nb.update_streaming_stats_nb(st, eq)
+        state = nb.update_streaming_stats_nb(eq, *state)
+    prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = state
     r = np.array([110.0 / 100.0, 99.0 / 110.0, 104.5 / 99.0, 121.0 / 104.5]) - 1.0
-    assert st[nb.T_SUM_R] == pytest.approx(r.sum(), rel=1e-12)
-    assert st[nb.T_SUM_R2] == pytest.approx((r * r).sum(), rel=1e-12)
-    assert st[nb.T_SUM_DOWN2] == pytest.approx(0.01, rel=1e-12)
-    assert (st[nb.T_N_R], st[nb.T_EQUITY], st[nb.T_PEAK]) == (4.0, 121.0, 121.0)
-    assert st[nb.T_MAX_DD] == pytest.approx(-0.1, rel=1e-12)
-    assert st[nb.T_MAX_DD_BARS] == 2.0
+    assert sum_r == pytest.approx(r.sum(), rel=1e-12)
+    assert sum_r2 == pytest.approx((r * r).sum(), rel=1e-12)
+    assert sum_d2 == pytest.approx(0.01, rel=1e-12)
+    assert (n_r, prev_eq, peak, dd_bars) == (4.0, 121.0, 121.0, 0.0)
+    assert max_dd == pytest.approx(-0.1, rel=1e-12)
+    assert max_dd_bars == 2.0
+
+
+def test_target_and_lock_rules():
+    assert nb.target_nb(1, 0.5) == 1 and nb.target_nb(1, 0.0) == 0 and nb.target_nb(-1, np.nan) == 0
+    # while a lock holds, "hold" keeps the held direction, "close" stays flat
+    assert nb.effective_target_nb(1, 1.0, 1, 1, nb.AFTER_HOLD) == 1
+    assert nb.effective_target_nb(1, 1.0, 1, 1, nb.AFTER_CLOSE) == 0
+    assert nb.effective_target_nb(-1, 1.0, 0, 1, nb.AFTER_CLOSE) == -1
+
+
+@pytest.mark.parametrize(("args", "kind"), [
+    ((1, 0, 0, 0, 0.0, 0.0, False, False, False), nb.KIND_ENTRY),
+    ((0, 1, 0, 0, 1.0, -1.0, False, False, False), nb.KIND_EXIT),
+    ((0, 1, 0, 1, 0.0, -1.0, False, False, False), nb.KIND_CLOSE_LEG),
+    ((-1, 1, 0, 0, 1.0, -1.0, False, False, False), nb.KIND_FLIP),
+    ((1, 1, 0, 0, 1.0, -1.0, False, False, False), -1),            # at its target: nothing
+    ((1, 1, 0, 0, 1.0, -1.0, True, False, False), nb.KIND_REBALANCE),  # a §5 trigger fired at the last close
+    ((1, 1, 0, 0, 1.0, -1.0, False, True, False), nb.KIND_REBALANCE),  # rebalance_every is due
+    ((1, 1, 0, 0, 1.0, -1.0, False, False, True), nb.KIND_RESIZE),     # its weight moved
+    ((1, 1, 0, 1, 1.0, -1.0, False, False, True), -1),             # ... but a lock holds it
+    ((1, 1, 0, 0, 1.0, 0.0, True, False, False), -1),              # one leg left: no margin rebalance
+    ((1, 0, 1, 0, 0.0, 0.0, False, False, False), nb.KIND_REENTRY),
+    ((1, 1, 1, 0, 1.0, 0.0, False, False, False), nb.KIND_REENTRY),
+    ((-1, 0, 1, 0, 0.0, 0.0, False, False, False), nb.KIND_ENTRY),  # re-entry only into the liquidated direction
+])
+def test_order_kind(args, kind):
+    assert nb.order_kind_nb(*args) == kind
 
 
 def test_isolated_breach_at_the_liquidation_price():

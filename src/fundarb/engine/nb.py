@@ -238,11 +238,9 @@ def _liquidate_cross(lam, mbi, b, entry, a, mo, adv, last_m, lock, lock_bar, ree
 
 
 @nb.njit(cache=True, inline="always")
-def count_liquidation_nb(st, t):  # pragma: no cover
-    """Count one liquidation event of the group at bar ``t`` in the statistics state ``st``."""
-    st[T_N_LIQ] += 1.0
-    if st[T_FIRST_LIQ] < 0.0:
-        st[T_FIRST_LIQ] = t
+def count_liquidation_nb(n_liq, first_liq, t):  # pragma: no cover
+    """Count one liquidation event of the group at bar ``t``: returns the new ``(n_liquidations, first bar)``."""
+    return n_liq + 1.0, (t if first_liq < 0.0 else first_liq)
 
 
 @nb.njit(cache=True, inline="always")
@@ -359,90 +357,44 @@ def trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi, comp, ca
 
 
 @nb.njit(cache=True, inline="always")
-def execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open, spot_vol, perp_vol, target,
-                      weight, tiers, tier_start, tier_len, p, s_, cash, detail, rec, rec_n):  # pragma: no cover
-    """DESIGN §2 step 2: execution at the open — entries, exits, flips, rebalances and re-entries.
+def target_nb(target, weight):  # pragma: no cover
+    """The target direction at this open: a zero (or NaN) weight is a flat target (it also releases a lock)."""
+    return target if weight > 0.0 else 0
 
-    ``s_`` is the tuple of member-state arrays built in :func:`_group`. Returns ``(cash, rec_n, perp_traded)``.
+
+@nb.njit(cache=True, inline="always")
+def effective_target_nb(target, weight, lock, held, after):  # pragma: no cover
+    """DESIGN §5 after a liquidation: while the lock holds, ``"hold"`` keeps what is held, ``"close"`` stays flat."""
+    eff = target
+    if lock != 0:
+        eff = held if after == AFTER_HOLD else 0
+    if eff != 0 and not weight > 0.0:
+        eff = 0
+    return eff
+
+
+@nb.njit(cache=True, inline="always")
+def order_kind_nb(eff, held, reentry, lock, a, b, margin_due, periodic, weight_moved):  # pragma: no cover
+    """What the open does to one pair (DESIGN §2 step 2, §5 triggers): a ``KIND_*`` or −1 for nothing.
+
+    A held pair at its target is sized again when a margin-management trigger fired at the last close
+    (``margin_due``), the periodic rebalance is due, its weight moved, or it re-enters after a liquidation.
     """
-    a, b, entry, mbi, c0, w_held, lock, lock_bar, reent, since, reb_due, last_s, last_m, gap, comp, n_tr = s_
-    L = p[P_LEVERAGE]
-    Ls = p[P_SPOT_LEVERAGE]
-    after = int(p[P_AFTER_LIQ])
-    cross = p[P_CROSS] > 0.5
-    reb_every = p[P_REBALANCE_EVERY]
-    eq_open = np.nan
-    perp_traded = False
-    for i in range(b.shape[0]):
-        tg = target[t, mem_tgt[m0 + i]]
-        wt = weight[t, mem_tgt[m0 + i]]
-        if not wt > 0.0:
-            tg = 0  # a zero weight is a flat target: it closes the pair and releases a lock
-        if lock[i] != 0 and tg != lock[i]:
-            lock[i] = 0
-            lock_bar[i] = -1.0
-        d = held_direction_nb(a[i], b[i])
-        eff = tg
-        if lock[i] != 0:
-            eff = d if after == AFTER_HOLD else 0
-        if eff != 0 and not wt > 0.0:
-            eff = 0
-        if gap[i]:
-            continue
-        reenter = reent[i] != 0 and eff == reent[i]
-        reent[i] = 0
-        periodic = reb_every > 0.0 and since[i] >= reb_every
-        reb = reenter
-        if d != 0 and a[i] != 0.0 and b[i] != 0.0 and eff == d:
-            if reb_due[i] or periodic:
-                reb = True
-            if lock[i] == 0 and wt != w_held[i]:
-                reb = True
-        if eff == d and not reb:
-            continue
-        if reenter:
-            kind = KIND_REENTRY
-        elif eff == 0:
-            kind = KIND_CLOSE_LEG if lock[i] != 0 else KIND_EXIT
-        elif d == 0:
-            kind = KIND_ENTRY
-        elif eff != d:
-            kind = KIND_FLIP
-        elif reb_due[i] or periodic:
-            kind = KIND_REBALANCE
-        else:
-            kind = KIND_RESIZE
-        if np.isnan(eq_open):
-            eq_open = equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m)
-        s = mem_sym[m0 + i]
-        so = spot_open[t, s]
-        po = perp_open[t, s]
-        mo = mark_open[t, s]
-        vs = spot_vol[t - 1, s] if t > 0 else np.nan
-        vp = perp_vol[t - 1, s] if t > 0 else np.nan
-        q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
-                                 p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
-        if eff * q == a[i] and -eff * q == b[i]:
-            since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
-            if b[i] != 0.0:
-                perp_traded = True
-                c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
-            continue
-        if reenter and q == 0.0:
-            kind = KIND_EXIT
-        cash, da, db, fees, spread, slip = trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi,
-                                                               comp, cash, L, p)
-        if db != 0.0:
-            perp_traded = True
-        if b[i] != 0.0 and not cross:
-            c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
-        n_tr[i] += 1.0
-        since[i] = 0
-        w_held[i] = wt if eff != 0 else 0.0
-        if detail:
-            rec_n = _record(rec, rec_n, m0 + i, t, kind, a[i], b[i], so, po, da, db, fees, spread, slip, 0.0,
-                            eq_open)
-    return cash, rec_n, perp_traded
+    reenter = reentry != 0 and eff == reentry
+    if held != 0 and a != 0.0 and b != 0.0 and eff == held:
+        if margin_due or periodic:
+            return KIND_REENTRY if reenter else KIND_REBALANCE
+        if lock == 0 and weight_moved:
+            return KIND_REENTRY if reenter else KIND_RESIZE
+    if reenter:
+        return KIND_REENTRY
+    if eff == held:
+        return -1
+    if eff == 0:
+        return KIND_CLOSE_LEG if lock != 0 else KIND_EXIT
+    if held == 0:
+        return KIND_ENTRY
+    return KIND_FLIP
 
 
 @nb.njit(cache=True, inline="always")
@@ -635,31 +587,29 @@ def mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, defaul
     return cash, eq, held_any
 
 
-S_DD_BARS = N_GTOTALS  # the statistics state: gtotals' rows, then the current drawdown's length
-N_STATE = N_GTOTALS + 1
 
 
 @nb.njit(cache=True, inline="always")
-def update_streaming_stats_nb(st, eq):  # pragma: no cover
-    """Fold the close's equity into the streaming statistics ``st`` (returns, drawdown; DESIGN §6)."""
-    prev_eq = st[T_EQUITY]
+def update_streaming_stats_nb(eq, prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars,
+                              max_dd):  # pragma: no cover
+    """Fold the close's equity into the streaming statistics (returns, drawdown; DESIGN §6)."""
     rr = eq / prev_eq - 1.0 if prev_eq != 0.0 else 0.0
-    st[T_SUM_R] += rr
-    st[T_SUM_R2] += rr * rr
+    sum_r += rr
+    sum_r2 += rr * rr
     if rr < 0.0:
-        st[T_SUM_DOWN2] += rr * rr
-    st[T_N_R] += 1.0
-    st[T_EQUITY] = eq
-    if eq >= st[T_PEAK]:
-        st[T_PEAK] = eq
-        st[S_DD_BARS] = 0.0
+        sum_d2 += rr * rr
+    n_r += 1.0
+    if eq >= peak:
+        peak = eq
+        dd_bars = 0.0
     else:
-        st[S_DD_BARS] += 1.0
-        if st[S_DD_BARS] > st[T_MAX_DD_BARS]:
-            st[T_MAX_DD_BARS] = st[S_DD_BARS]
-    dd = eq / st[T_PEAK] - 1.0 if st[T_PEAK] > 0.0 else 0.0
-    if dd < st[T_MAX_DD]:
-        st[T_MAX_DD] = dd
+        dd_bars += 1.0
+        if dd_bars > max_dd_bars:
+            max_dd_bars = dd_bars
+    dd = eq / peak - 1.0 if peak > 0.0 else 0.0
+    if dd < max_dd:
+        max_dd = dd
+    return eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd
 
 
 @nb.njit(cache=True)
@@ -678,6 +628,9 @@ def _group(
     n = m1 - m0
     after = int(p[P_AFTER_LIQ])
     cross = p[P_CROSS] > 0.5
+    L = p[P_LEVERAGE]
+    Ls = p[P_SPOT_LEVERAGE]
+    reb_every = p[P_REBALANCE_EVERY]
     loss_margin = p[P_LIQ_LOSS_MARGIN] > 0.5
 
     a = np.zeros(n)          # signed spot quantity per member
@@ -706,26 +659,71 @@ def _group(
     in_mkt = np.zeros(n)
     first = np.full(n, -1.0)
     last = np.full(n, -1.0)
-    members = (a, b, entry, mbi, c0, w_held, lock, lock_bar, reent, since, reb_due, last_s, last_m, gap, comp, n_tr)
     cash = p[P_CAPITAL]
-    st = np.zeros(N_STATE)   # streaming statistics, rows of gtotals
-    st[T_EQUITY] = st[T_PEAK] = cash
-    st[T_FIRST_BAR] = st[T_LAST_BAR] = st[T_FIRST_LIQ] = -1.0
+    prev_eq = peak = cash
+    g_first = g_last = g_first_lq = -1.0
+    g_in_mkt = g_nlq = 0.0
+    sum_r = sum_r2 = sum_d2 = n_r = dd_bars = max_dd_bars = max_dd = 0.0
 
     for t in range(T):
         if mark_to_open_nb(t, m0, mem_sym, spot_open, perp_open, mark_open, a, b, last_s, last_m, gap, act_s,
                            act_p, comp, first, last):
-            if st[T_FIRST_BAR] < 0.0:
-                st[T_FIRST_BAR] = t
-            st[T_LAST_BAR] = t
+            if g_first < 0.0:
+                g_first = t
+            g_last = t
 
         # (1) funding
         settle_funding_nb(t, m0, mem_sym, funding, mark_open, b, last_m, mbi, comp)
 
         # (2) execution at the open
-        cash, rec_n, perp_traded = execute_orders_nb(t, m0, mem_sym, mem_tgt, spot_open, perp_open, mark_open,
-                                                     spot_vol, perp_vol, target, weight, tiers, tier_start,
-                                                     tier_len, p, members, cash, detail, rec, rec_n)
+        eq_open = np.nan
+        perp_traded = False
+        for i in range(n):
+            wt = weight[t, mem_tgt[m0 + i]]
+            tg = target_nb(target[t, mem_tgt[m0 + i]], wt)
+            if lock[i] != 0 and tg != lock[i]:
+                lock[i] = 0  # the target left the liquidated direction: the lock ends
+                lock_bar[i] = -1.0
+            if gap[i]:
+                continue
+            d = held_direction_nb(a[i], b[i])
+            eff = effective_target_nb(tg, wt, lock[i], d, after)
+            kind = order_kind_nb(eff, d, reent[i], lock[i], a[i], b[i], reb_due[i],
+                                 reb_every > 0.0 and since[i] >= reb_every, wt != w_held[i])
+            reenter = kind == KIND_REENTRY
+            reent[i] = 0
+            if kind < 0:
+                continue
+            if np.isnan(eq_open):
+                eq_open = equity_at_open_nb(cash, a, b, entry, mbi, last_s, last_m)
+            s = mem_sym[m0 + i]
+            so = spot_open[t, s]
+            po = perp_open[t, s]
+            mo = mark_open[t, s]
+            vs = spot_vol[t - 1, s] if t > 0 else np.nan
+            vp = perp_vol[t - 1, s] if t > 0 else np.nan
+            q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
+                                     p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
+            if eff * q == a[i] and -eff * q == b[i]:
+                since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
+                if b[i] != 0.0:
+                    perp_traded = True
+                    c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
+                continue
+            if reenter and q == 0.0:
+                kind = KIND_EXIT
+            cash, da, db, fees, spread, slip = trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi,
+                                                                   comp, cash, L, p)
+            if db != 0.0:
+                perp_traded = True
+            if b[i] != 0.0 and not cross:
+                c0[i] = cushion_nb(mbi[i], b[i], entry[i], mo, tier_table_nb(tiers, tier_start, tier_len, m0 + i))
+            n_tr[i] += 1.0
+            since[i] = 0
+            w_held[i] = wt if eff != 0 else 0.0
+            if detail:
+                rec_n = _record(rec, rec_n, m0 + i, t, kind, a[i], b[i], so, po, da, db, fees, spread, slip, 0.0,
+                                eq_open)
         if cross and perp_traded:
             c0g = _account_cushion(mbi, b, entry, last_m, tiers, tier_start, tier_len, m0)
 
@@ -748,7 +746,7 @@ def _group(
                     for i in range(n):
                         cash += mbi[i]
                         mbi[i] = 0.0
-                    count_liquidation_nb(st, t)
+                    g_nlq, g_first_lq = count_liquidation_nb(g_nlq, g_first_lq, t)
         else:
             for i in range(n):
                 if b[i] != 0.0 and act_p[i] and isolated_breached_nb(
@@ -759,7 +757,7 @@ def _group(
                         rec, rec_n)
                     if freed >= 0.0:
                         cash += freed
-                        count_liquidation_nb(st, t)
+                        g_nlq, g_first_lq = count_liquidation_nb(g_nlq, g_first_lq, t)
         # the group's one spot wallet: assets / borrowed ≤ level ⇒ every loan force-repaid
         borrowed = False
         for i in range(n):
@@ -771,21 +769,22 @@ def _group(
             if lam >= 0.0:
                 cash, rec_n = liquidate_spot_nb(lam, a, b, so_, adv, last_s, cash, comp, lock, lock_bar, reent,
                                                 n_lq, after, p[P_LIQ_FEE], t, m0, detail, rec, rec_n)
-                count_liquidation_nb(st, t)
+                g_nlq, g_first_lq = count_liquidation_nb(g_nlq, g_first_lq, t)
 
         # (4) borrow interest, (5) mark at the close
         cash, eq, held_any = mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, p[P_BORROW],
                                               bar_hours, a, b, entry, mbi, last_s, last_m, comp, in_mkt, since,
                                               cash)
         if held_any:
-            st[T_BARS_IN_MARKET] += 1.0
+            g_in_mkt += 1.0
 
         # margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
         _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len,
                          m0, cross, p[P_REBALANCE_AT], p[P_SPOT_REB_LEVEL])
 
-        if st[T_FIRST_BAR] >= 0.0:
-            update_streaming_stats_nb(st, eq)
+        if g_first >= 0.0:
+            prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = update_streaming_stats_nb(
+                eq, prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd)
         if detail:
             _write_bar(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries)
 
@@ -798,8 +797,19 @@ def _group(
         mtotals[M_FIRST_BAR, m0 + i] = first[i]
         mtotals[M_LAST_BAR, m0 + i] = last[i]
         mtotals[M_LOCK_BAR, m0 + i] = lock_bar[i] if lock[i] != 0 else -1.0
-    for k in range(N_GTOTALS):
-        gtotals[k, g] = st[k]
+    gtotals[T_EQUITY, g] = prev_eq
+    gtotals[T_FIRST_BAR, g] = g_first
+    gtotals[T_LAST_BAR, g] = g_last
+    gtotals[T_BARS_IN_MARKET, g] = g_in_mkt
+    gtotals[T_N_LIQ, g] = g_nlq
+    gtotals[T_FIRST_LIQ, g] = g_first_lq
+    gtotals[T_SUM_R, g] = sum_r
+    gtotals[T_SUM_R2, g] = sum_r2
+    gtotals[T_SUM_DOWN2, g] = sum_d2
+    gtotals[T_N_R, g] = n_r
+    gtotals[T_PEAK, g] = peak
+    gtotals[T_MAX_DD_BARS, g] = max_dd_bars
+    gtotals[T_MAX_DD, g] = max_dd
     return rec_n
 
 
