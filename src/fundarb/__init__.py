@@ -29,7 +29,7 @@ _LAZY = {
     "load_venue_funding": "fundarb.data.table",
     "load_store": "fundarb.data.store",
     "demo_market": "fundarb.data.synthetic",
-    "backtest": "fundarb.engine.run",
+    "backtest": "fundarb.results.backtest",
     "liquidation_price": "fundarb.engine.tiers",
     "Costs": "fundarb.engine.config",
     "Result": "fundarb.results.result",

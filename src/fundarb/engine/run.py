@@ -1,7 +1,9 @@
-"""`backtest`: MarketData and a strategy in, :class:`~fundarb.results.result.Result` out.
+"""`run_accounts`: MarketData and a strategy in, the kernels' arrays out (:class:`EngineRun`).
 
 This module turns pandas objects and keyword options into the kernels' arrays (parameters broadcast over
-columns without copies, a Cartesian grid when several values are given) and wraps what comes back.
+columns without copies, a Cartesian grid when several values are given) and runs the kernels. It never imports
+``fundarb.results``: :func:`fundarb.backtest` (in :mod:`fundarb.results.backtest`) wraps an :class:`EngineRun`
+into a ``Result``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import inspect
 import itertools
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,10 +25,11 @@ from fundarb.engine.config import AFTER_LIQUIDATION, Costs, EngineOptions
 from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
 from fundarb.errors import ConfigError, did_you_mean, is_real
 
-__all__ = ["backtest", "period_bars", "strategy_frames", "targets_from_positions", "tier_table", "weights_frame"]
+__all__ = ["MODES", "EngineRun", "account_layout", "check_leverage", "clean_targets", "param_column", "period_bars",
+           "run_accounts", "simulate", "strategy_frames", "targets_from_positions", "tier_table", "weights_frame"]
 
 MODES = ("detail", "sweep")
-_D = EngineOptions()  # backtest's defaults are EngineOptions' own
+_D = EngineOptions()  # run_accounts' defaults (and so backtest's) are EngineOptions' own
 
 
 def targets_from_positions(market: MarketData, positions: Any) -> pd.DataFrame:
@@ -376,7 +380,46 @@ def simulate(
     return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
 
 
-def backtest(
+@dataclass(frozen=True, eq=False)
+class EngineRun:
+    """What :func:`run_accounts` returns: the kernels' outputs with the layout and labels that read them.
+
+    Attributes
+    ----------
+    market
+        The market simulated.
+    groups, members
+        Labels of the accounts (groups) and of their members (one symbol each).
+    grp_start, mem_sym
+        Member offsets of each account; market column of each member (:func:`account_layout`).
+    params
+        Parameter vectors, one column per account (rows named by ``nb.PARAMS``).
+    target
+        Directions simulated (after :func:`clean_targets`), one column per market symbol.
+    series, gseries, mtotals, gtotals, records
+        The kernels' outputs (:func:`simulate`); ``series``/``gseries`` are None in sweep mode.
+    mode, portfolio, config
+        ``"detail"`` or ``"sweep"``; whether the accounts are portfolios; the run's options as ``Result.config``.
+    """
+
+    market: MarketData
+    groups: pd.Index
+    members: pd.Index
+    grp_start: np.ndarray
+    mem_sym: np.ndarray
+    params: np.ndarray
+    target: np.ndarray
+    series: np.ndarray | None
+    gseries: np.ndarray | None
+    mtotals: np.ndarray
+    gtotals: np.ndarray
+    records: np.ndarray
+    mode: str
+    portfolio: bool
+    config: dict[str, Any]
+
+
+def run_accounts(
     market: MarketData,
     strategy: Any,
     *,
@@ -395,60 +438,23 @@ def backtest(
     margin_mode: str = _D.margin_mode,
     weights: Any = None,
     mode: str = "detail",
-) -> Any:
-    """Simulate delta-neutral funding carry on ``market`` (DESIGN.md §2–§6).
+) -> EngineRun:
+    """Check the options, prepare the kernels' arrays and run them: everything :func:`fundarb.backtest` does
+    except wrapping the outcome into a ``Result``.
 
     Parameters
     ----------
-    market
-        Aligned market data.
-    strategy
-        Directions to hold after each bar's open (+1 carry, −1 reverse carry, 0 flat): an int, a Series or
-        DataFrame of positions (executed at that bar's open as given), or a strategy object whose
-        ``targets(market, costs)`` returns such a DataFrame already shifted so bar t uses rows ≤ t−1 only (and,
-        for a portfolio strategy, ``weights(market, costs)``), called with ``costs`` below
-        (:class:`fundarb.signals.protocol.Strategy`).
-    costs
-        Fees, spread, slippage, borrow and liquidation fee (default :meth:`Costs.taker`).
-    capital, leverage, spot_leverage, rebalance_at
-        Starting capital; perp leverage ``L``; spot margin leverage ``Ls`` (reverse carry); margin management:
-        re-size both legs when the perp has used this share ``x`` (``0 < x < 1``) of its margin cushion
-        ``C = MB + uPnL − MM``, i.e. ``C ≤ (1 − x)·C0`` with ``C0`` the cushion just after the last sizing (cross
-        margin: the account's cushion; None: off). A list of values sweeps them: the result has one column per
-        element of the Cartesian product of the lists (× symbol, unless a portfolio).
-    mmr, tiers
-        Flat maintenance margin rate, or leverage tiers: a ccxt-format JSON file path, a mapping symbol →
-        ccxt tiers, or one tier table for every symbol.
-    spot_rebalance_level
-        Reverse carry: re-size when the account's spot margin level (assets / borrowed) is at or below this
-        level; must be finite and above ``spot_liquidation_level`` (the guides act below 1.30). None: off.
-    rebalance_every
-        Re-size both legs every this many bars (int) or this long (``"7d"``); None: never.
-    after_liquidation
-        ``"close"`` (close the other leg at the next open and stay flat until the target changes), ``"hold"``
-        (keep it unhedged until the target changes) or ``"reenter"`` (close it and open a fresh hedged pair at
-        the next open, sized from equity then, while the target still asks for one).
-    liquidation_loss
-        ``"fee"`` (the liquidation fee is lost, the rest of the margin returns) or ``"margin"`` (the whole
-        margin of the liquidated perp is lost — cross margin: the whole futures wallet).
-    spot_liquidation_level
-        Margin level at which spot loans are force-repaid.
-    margin_mode
-        ``"isolated"`` (one margin per perp) or ``"cross"`` (one futures wallet for the portfolio's perps;
-        implies a portfolio).
-    weights
-        Run the symbols as ONE portfolio (one capital) with these weights: ``"equal"``, a Series by symbol, or
-        a DataFrame (bars × symbols, executed at that bar's open). Default: each symbol is its own account
-        with the full capital, unless the strategy has ``weights(market, costs)`` or margin is cross.
-    mode
-        ``"detail"`` (series, trade log) or ``"sweep"`` (totals and statistics only, memory O(columns)).
+    market, strategy, costs, capital, leverage, spot_leverage, mmr, tiers, rebalance_at, spot_rebalance_level
+        As in :func:`fundarb.backtest`.
+    rebalance_every, after_liquidation, liquidation_loss, spot_liquidation_level, margin_mode, weights, mode
+        As in :func:`fundarb.backtest`; every option is checked (ranges from :class:`EngineOptions`) before any
+        work is done, with the same :class:`~fundarb.errors.ConfigError`.
 
     Returns
     -------
-    Result
+    EngineRun
+        The arrays and labels of the run.
     """
-    from fundarb.results.result import Result
-
     if not isinstance(market, MarketData):
         raise ConfigError(f"market must be a fundarb.MarketData (from a loader or fa.demo_market()), "
                           f"got {type(market).__name__}")
@@ -521,7 +527,7 @@ def backtest(
             groups = pd.Index(["portfolio"], name="portfolio")
     else:
         groups = members
-    return Result(
+    return EngineRun(
         market=market,
         groups=groups,
         members=members,

@@ -22,7 +22,7 @@ from fundarb.results import report_charts as charts
 from fundarb.results.formatting import fmt_number, fmt_stat, stat_label
 from fundarb.results.summary import book_of, stats_table, summary_dict
 
-__all__ = ["CSS", "header_facts", "html_report", "monthly_returns", "page", "table_html", "write_report"]
+__all__ = ["CSS", "escape_html", "header_facts", "html_report", "monthly_returns", "page", "table_html", "write_report"]
 
 CSS = """body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1120px;
 color:#222;padding:0 1em}h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.6em;
@@ -46,25 +46,27 @@ _TRADE_COLS = ("time", "symbol", "account", "kind", "spot_qty", "perp_qty", "spo
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def _esc(v: object) -> str:
+def escape_html(v: object) -> str:
+    """``str(v)`` escaped for HTML text and attribute values (``&``, ``<``, ``>`` and both quotes)."""
     return html.escape(str(v))
 
 
 def page(title: str, body: list[str]) -> str:
     """A whole HTML document around ``body`` with the report's inline CSS."""
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_esc(title)}</title>"
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{escape_html(title)}</title>"
             f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
 
 
 def table_html(frame: pd.DataFrame, *, fmt: Any, cls: str = "", cell_attrs: Any = None) -> str:
     """A table of ``frame`` with row headers; ``fmt(row_key, value)`` prints a cell."""
-    out = [f"<table class='{cls}'><tr><th></th>" + "".join(f"<th>{_esc(c)}</th>" for c in frame.columns) + "</tr>"]
+    out = [f"<table class='{cls}'><tr><th></th>" + "".join(f"<th>{escape_html(c)}</th>" for c in frame.columns)
+           + "</tr>"]
     for key, row in frame.iterrows():
         cells = []
         for col, v in row.items():
             attrs = cell_attrs(key, col) if cell_attrs else ""
-            cells.append(f"<td{attrs}>{_esc(fmt(key, v))}</td>")
-        out.append(f"<tr><th class='row'>{_esc(stat_label(str(key)))}</th>{''.join(cells)}</tr>")
+            cells.append(f"<td{attrs}>{escape_html(fmt(key, v))}</td>")
+        out.append(f"<tr><th class='row'>{escape_html(stat_label(str(key)))}</th>{''.join(cells)}</tr>")
     out.append("</table>")
     return "".join(out)
 
@@ -210,10 +212,10 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
     title = title or f"fundarb report: {name}"
     summary = summary_dict(result)
     book = book_of(result)
-    body = [f"<h1>{_esc(title)}</h1>"]
+    body = [f"<h1>{escape_html(title)}</h1>"]
     if result.market.synthetic:
         body.append("<p class='synthetic'>SYNTHETIC data — generated for demonstration, not market history.</p>")
-    body.append("<table class='facts'>" + "".join(f"<tr><th>{_esc(a)}</th><td>{_esc(b)}</td></tr>"
+    body.append("<table class='facts'>" + "".join(f"<tr><th>{escape_html(a)}</th><td>{escape_html(b)}</td></tr>"
                                                   for a, b in header_facts(result, strategy, source)) + "</table>")
     table = stats_table(summary)
     quoted = _quoted_apr(result)
@@ -222,7 +224,7 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
     note = ("Per symbol: that account's statistics; book: all accounts as one (equity summed)." if not result.portfolio
             else "One account holds the book; per symbol: the PnL each symbol's legs contributed (ratios are the "
                  "book's only).")
-    body.append(f"<h2>Statistics</h2><p class='note'>{_esc(note)} Money in {charts.CURRENCY}.</p>")
+    body.append(f"<h2>Statistics</h2><p class='note'>{escape_html(note)} Money in {charts.CURRENCY}.</p>")
     body.append(table_html(stats, fmt=_carry_fmt, cls="stats",
                            cell_attrs=lambda key, col: f" data-book='{key}'" if col == "book" else ""))
     for chart_id, alt, fig in (("equity", "equity of the book vs holding spot",
@@ -239,7 +241,7 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
         fig = charts.chart_funding(result, s, None if filt is None else filt[s], name=name,
                                    entry=getattr(strategy, "entry", None), exit_=getattr(strategy, "exit", None),
                                    window=window)
-        body.append(f"<figure class='chart' id='chart-funding-{_esc(s)}'><img alt='funding {_esc(s)}' "
+        body.append(f"<figure class='chart' id='chart-funding-{escape_html(s)}'><img alt='funding {escape_html(s)}' "
                     f"src='{charts.figure_uri(fig)}'></figure>")
     body.append("<h2>Carry</h2><p class='note'>Realised APR: the PnL over the capital per year of the run. The bot's "
                 "quoted APR: Binance's |F<sub>3d</sub>|/3·365/2, averaged over the bars a position was held. Funding "
@@ -264,24 +266,24 @@ def html_report(result: Any, *, strategy: Any = None, strategy_text: str | None 
         body.append("<h2>Strategy parameters in effect</h2>")
         body.append(table_html(params, fmt=lambda _k, v: v, cls="params"))
     heading, trades = _trade_log(result)
-    body.append(f"<h2>{_esc(heading)}</h2>")
+    body.append(f"<h2>{escape_html(heading)}</h2>")
     if len(trades):
         shown = trades.head(max_trades)
         if len(trades) > max_trades:
             body.append(f"<p class='note'>The first {max_trades:,} rows.</p>")
-        rows = ["<table class='trades'><tr>" + "".join(f"<th>{_esc(c.replace('_', ' '))}</th>" for c in shown.columns)
-                + "</tr>"]
+        rows = ["<table class='trades'><tr>"
+                + "".join(f"<th>{escape_html(c.replace('_', ' '))}</th>" for c in shown.columns) + "</tr>"]
         for rec in shown.itertuples(index=False):
             rows.append("<tr>" + "".join(
                 f"<td class='{'text' if c in ('time', 'kind', 'symbol', 'account') else ''}'>"
-                f"{_esc(_trade_cell(c, v))}</td>" for c, v in zip(shown.columns, rec, strict=True)) + "</tr>")
+                f"{escape_html(_trade_cell(c, v))}</td>" for c, v in zip(shown.columns, rec, strict=True)) + "</tr>")
         body.append("<div class='scroll'>" + "".join(rows) + "</table></div>")
     if summary["warnings"]:
-        body.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='warn'>{_esc(w)}</li>"
+        body.append("<h2>Warnings</h2><ul>" + "".join(f"<li class='warn'>{escape_html(w)}</li>"
                                                       for w in summary["warnings"]) + "</ul>")
     if strategy_text:
-        body.append(f"<details><summary>The strategy file{' ' + _esc(source) if source else ''}</summary>"
-                    f"<pre>{_esc(strategy_text)}</pre></details>")
+        body.append(f"<details><summary>The strategy file{' ' + escape_html(source) if source else ''}</summary>"
+                    f"<pre>{escape_html(strategy_text)}</pre></details>")
     err = f"{summary['identity_error']:.1e}".replace("e", " × 10^")
     body.append(f"<p class='note'>fundarb — accounting identity: max relative error {err}; "
                 f"generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")

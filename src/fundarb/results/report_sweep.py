@@ -11,7 +11,7 @@ import pandas as pd
 
 from fundarb.results.formatting import fmt_stat
 from fundarb.results.plots import figure_heatmap
-from fundarb.results.report import _esc, page
+from fundarb.results.report import escape_html, page
 from fundarb.results.report_charts import figure_uri
 
 __all__ = ["html_sweep_report", "write_sweep_report"]
@@ -26,7 +26,7 @@ def html_sweep_report(res: Any, *, market: Any, metric: str = "sharpe", name: st
     """Render a :class:`fundarb.sweeps.grid.SweepResult` as one HTML page (inline PNG heatmaps, no network)."""
     title = f"fundarb sweep: {name}"
     grid = {k: list(v) for k, v in res.grid.items()}
-    body = [f"<h1>{_esc(title)}</h1>"]
+    body = [f"<h1>{escape_html(title)}</h1>"]
     if market.synthetic:
         body.append("<p class='synthetic'>SYNTHETIC data — generated for demonstration, not market history.</p>")
     facts = [("data", market_words or market.label), ("bar size", market.timeframe_label),
@@ -34,7 +34,7 @@ def html_sweep_report(res: Any, *, market: Any, metric: str = "sharpe", name: st
              ("grid points", f"{len(res.table):,} run, each scored by its book (all symbols); "
                             f"{len(res.skipped):,} skipped as invalid"),
              ("ranked by", metric)]
-    body.append("<table class='facts'>" + "".join(f"<tr><th>{_esc(a)}</th><td>{_esc(b)}</td></tr>"
+    body.append("<table class='facts'>" + "".join(f"<tr><th>{escape_html(a)}</th><td>{escape_html(b)}</td></tr>"
                                                   for a, b in facts) + "</table>")
     numeric = [f for f, v in grid.items() if len(v) > 1]
     if len(numeric) < 2:
@@ -47,21 +47,21 @@ def html_sweep_report(res: Any, *, market: Any, metric: str = "sharpe", name: st
                 continue
             pivot = res.heatmap(x, y, m)
             fig = figure_heatmap(pivot, metric=pivot.attrs["label"], title=f"{name}: {pivot.attrs['title']}")
-            body.append(f"<figure class='chart' id='heatmap-{_esc(x)}-{_esc(y)}-{_esc(m)}'>"
-                        f"<img alt='{_esc(m)} heatmap' src='{figure_uri(fig, dpi=80)}'></figure>")
+            body.append(f"<figure class='chart' id='heatmap-{escape_html(x)}-{escape_html(y)}-{escape_html(m)}'>"
+                        f"<img alt='{escape_html(m)} heatmap' src='{figure_uri(fig, dpi=80)}'></figure>")
     body.append("</div>")
     best = res.best(metric, top)
     cols = list(dict.fromkeys(c for c in [*grid, metric, *_TOP_COLS] if c in best.columns))
     best = best[cols]
-    body.append(f"<h2>Top {len(best)} points by {_esc(metric)}</h2><table class='top'><tr>"
-                + "".join(f"<th>{_esc(c.replace('_', ' '))}</th>" for c in cols) + "</tr>")
+    body.append(f"<h2>Top {len(best)} points by {escape_html(metric)}</h2><table class='top'><tr>"
+                + "".join(f"<th>{escape_html(c.replace('_', ' '))}</th>" for c in cols) + "</tr>")
     for rec in best.itertuples(index=False):
-        body.append("<tr>" + "".join(f"<td>{_esc(v if c in grid or c == 'symbol' else fmt_stat(c, v))}</td>"
+        body.append("<tr>" + "".join(f"<td>{escape_html(v if c in grid or c == 'symbol' else fmt_stat(c, v))}</td>"
                                      for c, v in zip(cols, rec, strict=True)) + "</tr>")
     body.append("</table>")
     if res.skipped:
         body.append("<h2>Skipped grid points</h2><ul>" + "".join(
-            f"<li>{_esc(p)}: {_esc(why)}</li>" for p, why in res.skipped[:50]) + "</ul>")
+            f"<li>{escape_html(p)}: {escape_html(why)}</li>" for p, why in res.skipped[:50]) + "</ul>")
     body.append(f"<p class='note'>fundarb — generated {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC</p>")
     return page(title, body)
 

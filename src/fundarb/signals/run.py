@@ -7,8 +7,8 @@ from typing import Any
 
 from fundarb.data.market import MarketData
 from fundarb.engine.config import Costs
-from fundarb.engine.run import backtest
 from fundarb.errors import ConfigError
+from fundarb.results.backtest import backtest
 from fundarb.signals.carry import FundingCarry
 from fundarb.signals.portfolio import TopNRotation
 from fundarb.signals.toml import StrategySpec, load_strategy

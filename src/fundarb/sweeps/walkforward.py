@@ -27,8 +27,9 @@ import pandas as pd
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
 from fundarb.engine.config import Costs
-from fundarb.engine.run import backtest, strategy_frames
+from fundarb.engine.run import strategy_frames
 from fundarb.errors import ConfigError, did_you_mean
+from fundarb.results.backtest import backtest
 from fundarb.results.metrics import summary
 from fundarb.sweeps.grid import engine_options, expand_grid, sweep
 
