@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import fundarb as fa
+from fundarb.engine.layout import TIER_CUM, TIER_MAX, TIER_MMR
 from fundarb.errors import ConfigError
 from toy import ohlc, toy_market
 
@@ -42,9 +43,9 @@ def test_liquidation_price_with_binance_tiers(shared_data):
     # a 2,000,000 notional long at 10x: tier with cum > 0; the price must satisfy the exchange rule exactly
     qty, entry, margin = 2_000_000 / 30_000, 30_000.0, 200_000.0
     p = fa.liquidation_price("long", entry, qty, margin, tiers=tiers)
-    i = int(np.searchsorted(tiers[:, 1], qty * p, side="right"))
-    mm = qty * p * tiers[i, 2] - tiers[i, 3]
-    assert tiers[i, 3] > 0
+    i = int(np.searchsorted(tiers[:, TIER_MAX], qty * p, side="right"))
+    mm = qty * p * tiers[i, TIER_MMR] - tiers[i, TIER_CUM]
+    assert tiers[i, TIER_CUM] > 0
     assert margin + qty * (p - entry) == pytest.approx(mm, rel=1e-9)
 
 

@@ -10,7 +10,7 @@ import pytest
 import fundarb as fa
 from fundarb.data.frames import SymbolFrames
 from fundarb.data.market import MarketData
-from fundarb.engine import nb
+from fundarb.engine import layout
 from fundarb.errors import ConfigError
 from toy import ohlc, toy_market
 
@@ -180,7 +180,7 @@ def test_spot_rebalance_level_of_a_reverse_carry():
     assert m.index.get_loc(r.trades["time"][1]) == 3
     # equity at the open: 1000 − 7.5·103 + 750 + 7.5·3 = 1000 → q' = 750/103; cash back to 1000
     assert r.spot_qty.iloc[3, 0] == pytest.approx(-750.0 / 103.0, rel=1e-12)
-    assert r.gseries[nb.G_CASH][3, 0] == pytest.approx(1000.0, rel=1e-12)
+    assert r.gseries[layout.G_CASH][3, 0] == pytest.approx(1000.0, rel=1e-12)
     # bar 4's high 121.5: level 1000/(750/103·121.5) ≈ 1.130 survives; unmanaged 1000/(7.5·121.5) ≈ 1.097 does not
     assert r.stats()["n_liquidations"].iloc[0] == 0
     off = fa.backtest(m, -1, **kw)
@@ -259,7 +259,7 @@ def test_cost_reserved_sizing_carry():
                                                                                       perp_fee=0.0005))
     n = 500.0 / (1 + 0.0015 * 0.5)
     assert r.spot_qty.iloc[0, 0] * 100 == pytest.approx(n, rel=1e-12)
-    cash = r.gseries[nb.G_CASH][0, 0]
+    cash = r.gseries[layout.G_CASH][0, 0]
     assert cash == pytest.approx(0.0005 * n, rel=1e-9)
     assert r.margin_balance.iloc[0, 0] == pytest.approx(n - 0.0005 * n, rel=1e-12)
 
@@ -274,7 +274,7 @@ def test_spot_wallet_never_negative_by_fees(direction):
 
     for lev in (1.0, 3.0, 10.0):
         r = fa.backtest(m, pos, capital=1000.0, leverage=lev, costs=costs, rebalance_every=5)
-        assert (r.gseries[nb.G_CASH][:, 0] >= -1e-9).all()
+        assert (r.gseries[layout.G_CASH][:, 0] >= -1e-9).all()
         assert r.identity_error() < 1e-9
 
 

@@ -94,7 +94,7 @@ def test_portfolio_sweep_matches_detail_and_identity():
 
 
 def test_streaming_statistics_match_numpy_recomputation_and_combined_book():
-    from fundarb.engine import nb
+    from fundarb.engine import layout
     from fundarb.results.result import streaming_totals
 
     rng = np.random.default_rng(4)
@@ -102,10 +102,10 @@ def test_streaming_statistics_match_numpy_recomputation_and_combined_book():
     pos = pd.DataFrame(random_targets(rng, 300, 2), index=m.index, columns=list(m.symbols))
     r = fa.backtest(m, pos, leverage=[2.0, 5.0])
     for g in range(len(r.groups)):
-        held = ((r.series[nb.SPOT_QTY][:, g] != 0) | (r.series[nb.PERP_QTY][:, g] != 0))
-        got = streaming_totals(r.gseries[nb.G_EQUITY][:, g], r.params[nb.P_CAPITAL, g],
-                               int(r.gtotals[nb.T_FIRST_BAR, g]), held)
-        np.testing.assert_allclose(got[:nb.N_STREAM], r.gtotals[:nb.N_STREAM, g], rtol=1e-10, atol=1e-12)
+        held = ((r.series[layout.SPOT_QTY][:, g] != 0) | (r.series[layout.PERP_QTY][:, g] != 0))
+        got = streaming_totals(r.gseries[layout.G_EQUITY][:, g], r.params["capital"][g],
+                               int(r.gtotals[layout.T_FIRST_BAR, g]), held)
+        np.testing.assert_allclose(got[:layout.N_STREAM], r.gtotals[:layout.N_STREAM, g], rtol=1e-10, atol=1e-12)
     book = r.combined()
     assert book.capital.iloc[0] == pytest.approx(4 * 10_000.0)
     assert book.stats()["final_equity"].iloc[0] == pytest.approx(r.stats()["final_equity"].sum())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fundarb.engine import nb
+from fundarb.engine import layout, nb
 from fundarb.engine.rules import cushion_nb, maintenance_nb, rebalance_due_nb, sizing_qty_nb, spot_level_due_nb
 
 FLAT = np.array([[0.0, np.inf, 0.005, 0.0]])  # DESIGN §5 worked examples: flat mmr 0.5%, no fees
@@ -28,9 +28,9 @@ def test_sizing_reverse_and_flat():
 
 @pytest.mark.parametrize("L", [1.0, 9.0])
 def test_trade_to_target_moves_cash_into_the_two_wallets(L):
-    p = np.zeros(nb.N_PARAMS)
+    p = layout.empty_params(1)[0]
     a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
-    comp = np.zeros((1, nb.N_COMP))
+    comp = np.zeros((1, layout.N_COMP))
     q = sizing_qty_nb(1, 1000.0, 100.0, L, 3.0)
     cash, da, db, fees, spread, slip = nb.trade_to_target_nb(0, q, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b,
                                                              entry, mbi, comp, 1000.0, L, p)
@@ -42,13 +42,13 @@ def test_trade_to_target_moves_cash_into_the_two_wallets(L):
 
 
 def test_trade_to_target_charges_fees_on_each_leg():
-    p = np.zeros(nb.N_PARAMS)
-    p[nb.P_SPOT_FEE], p[nb.P_PERP_FEE] = 0.001, 0.0005
+    p = layout.empty_params(1)[0]
+    p["spot_fee"], p["perp_fee"] = 0.001, 0.0005
     a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
-    comp = np.zeros((1, nb.N_COMP))
+    comp = np.zeros((1, layout.N_COMP))
     cash, *_ = nb.trade_to_target_nb(0, 5.0, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b, entry, mbi, comp,
                                      1000.0, 1.0, p)
-    assert comp[0, nb.FEES] == pytest.approx(500.0 * 0.001 + 500.0 * 0.0005, rel=1e-12)
+    assert comp[0, layout.FEES] == pytest.approx(500.0 * 0.001 + 500.0 * 0.0005, rel=1e-12)
     assert cash == pytest.approx(1000.0 - 500.0 - 0.5 - 500.0, rel=1e-12)  # spot fee out of cash
     assert mbi[0] == pytest.approx(500.0 - 0.25, rel=1e-12)  # perp fee out of the perp's margin
 
@@ -67,10 +67,10 @@ def test_funding_cash_is_minus_s_q_m_r(b, cash):
 
 def test_settle_funding_into_the_margin_uses_last_mark_in_a_gap():
     funding = np.array([[0.0001]])
-    b, mbi, comp = np.array([-0.1]), np.array([300.0]), np.zeros((1, nb.N_COMP))
+    b, mbi, comp = np.array([-0.1]), np.array([300.0]), np.zeros((1, layout.N_COMP))
     nb.settle_funding_nb(0, 0, np.array([0]), funding, np.array([[np.nan]]), b, np.array([20_000.0]), mbi, comp)
     assert mbi[0] == pytest.approx(300.2, rel=1e-12)
-    assert comp[0, nb.FUNDING] == pytest.approx(0.2, rel=1e-12)
+    assert comp[0, layout.FUNDING] == pytest.approx(0.2, rel=1e-12)
 
 
 def test_accrue_borrow():
@@ -86,12 +86,12 @@ def test_maintenance_flat_and_tiered():
 
 def _isolated(b0, adv, mo, fee=0.0, loss_margin=False):
     b, entry, mbi = np.array([b0]), np.array([30_000.0]), np.array([300.0])
-    comp = np.zeros((1, nb.N_COMP))
+    comp = np.zeros((1, layout.N_COMP))
     lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
-    rec = np.zeros((4, nb.N_REC))
+    rec = layout.empty_trades(4)
     freed, n = nb.liquidate_isolated_nb(0, 7, FLAT, b, entry, mbi, np.array([-b0]), np.array([mo]),
                                         np.array([adv]), np.array([30_000.0]), comp, lock, lock_bar, reent, n_lq,
-                                        nb.AFTER_CLOSE, loss_margin, fee, 0, True, rec, 0)
+                                        layout.AFTER_CLOSE, loss_margin, fee, 0, True, rec, 0)
     return freed, n, b, mbi, comp, lock, lock_bar, rec
 
 
@@ -99,13 +99,13 @@ def _isolated(b0, adv, mo, fee=0.0, loss_margin=False):
 def test_isolated_liquidation_fills_at_the_exchange_price(b0, price):
     adv = 34_000.0 if b0 < 0 else 26_000.0
     freed, n, b, mbi, comp, lock, lock_bar, rec = _isolated(b0, adv, 30_000.0)
-    px = rec[0, 6]
+    px = rec[0]["perp_price"]
     assert px == pytest.approx(price, rel=1e-12)
     assert round(px, 3) == (32_835.821 if b0 < 0 else 27_135.678)
     assert freed == pytest.approx(abs(b0) * px * 0.005, rel=1e-9)  # at P the margin left is exactly MM
     assert (n, b[0], mbi[0], lock[0], lock_bar[0]) == (1, 0.0, 0.0, 1 if b0 < 0 else -1, 7.0)
-    assert rec[0, 2] == nb.KIND_LIQ_PERP
-    assert comp[0, nb.INSURANCE] == 0.0
+    assert rec[0]["kind"] == layout.KIND_LIQ_PERP
+    assert comp[0, layout.INSURANCE] == 0.0
 
 
 def test_isolated_not_liquidated_above_maintenance():
@@ -116,16 +116,16 @@ def test_isolated_not_liquidated_above_maintenance():
 def test_isolated_gap_through_fills_at_the_open_and_insurance_takes_the_rest():
     freed, _, _, _, comp, *_ = _isolated(-0.1, 35_000.0, 34_000.0, fee=0.005)
     assert freed == 0.0
-    assert comp[0, nb.PERP_PNL] == pytest.approx(-400.0, rel=1e-12)
-    assert comp[0, nb.LIQ_FEES] == pytest.approx(0.005 * 3_400.0, rel=1e-12)
-    assert comp[0, nb.INSURANCE] == pytest.approx(100.0 + 17.0, rel=1e-12)
+    assert comp[0, layout.PERP_PNL] == pytest.approx(-400.0, rel=1e-12)
+    assert comp[0, layout.LIQ_FEES] == pytest.approx(0.005 * 3_400.0, rel=1e-12)
+    assert comp[0, layout.INSURANCE] == pytest.approx(100.0 + 17.0, rel=1e-12)
 
 
 def test_isolated_liquidation_loss_margin_hands_the_rest_to_the_fund():
     freed, _, _, _, comp, *_ = _isolated(-0.1, 34_000.0, 30_000.0, fee=0.005, loss_margin=True)
     assert freed == 0.0
     px = 3300.0 / 0.1005
-    assert comp[0, nb.LIQ_FEES] == pytest.approx(300.0 - 0.1 * (px - 30_000.0), rel=1e-9)
+    assert comp[0, layout.LIQ_FEES] == pytest.approx(300.0 - 0.1 * (px - 30_000.0), rel=1e-9)
 
 
 def test_spot_margin_lambda_and_liquidation():
@@ -135,10 +135,11 @@ def test_spot_margin_lambda_and_liquidation():
     px = 30_000.0 + lam * 10_000.0
     assert px == pytest.approx(4_000.0 / 0.11, rel=1e-12)
     assert nb.spot_margin_lambda_nb(4_000.0, a, so_, np.array([36_000.0]), 1.1) == -1.0
-    comp = np.zeros((1, nb.N_COMP))
+    comp = np.zeros((1, layout.N_COMP))
     lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
     cash, _ = nb.liquidate_spot_nb(lam, a, np.array([0.1]), so_, adv, np.array([30_000.0]), 4_000.0, comp, lock,
-                                   lock_bar, reent, n_lq, nb.AFTER_CLOSE, 0.0, 3, 0, False, np.zeros((0, nb.N_REC)), 0)
+                                   lock_bar, reent, n_lq, layout.AFTER_CLOSE, 0.0, 3, 0, False, layout.empty_trades(),
+                                   0)
     assert cash == pytest.approx(4_000.0 - 0.1 * px, rel=1e-12)
     assert cash / 0.1 / px == pytest.approx(0.1, rel=1e-9)  # 1.1 − 1: what is left after repaying
     assert (a[0], lock[0], n_lq[0]) == (0.0, -1, 1.0)
@@ -174,25 +175,25 @@ def test_streaming_stats():
 def test_target_and_lock_rules():
     assert nb.target_nb(1, 0.5) == 1 and nb.target_nb(1, 0.0) == 0 and nb.target_nb(-1, np.nan) == 0
     # while a lock holds, "hold" keeps the held direction, "close" stays flat
-    assert nb.effective_target_nb(1, 1.0, 1, 1, nb.AFTER_HOLD) == 1
-    assert nb.effective_target_nb(1, 1.0, 1, 1, nb.AFTER_CLOSE) == 0
-    assert nb.effective_target_nb(-1, 1.0, 0, 1, nb.AFTER_CLOSE) == -1
+    assert nb.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_HOLD) == 1
+    assert nb.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_CLOSE) == 0
+    assert nb.effective_target_nb(-1, 1.0, 0, 1, layout.AFTER_CLOSE) == -1
 
 
 @pytest.mark.parametrize(("args", "kind"), [
-    ((1, 0, 0, 0, 0.0, 0.0, False, False, False), nb.KIND_ENTRY),
-    ((0, 1, 0, 0, 1.0, -1.0, False, False, False), nb.KIND_EXIT),
-    ((0, 1, 0, 1, 0.0, -1.0, False, False, False), nb.KIND_CLOSE_LEG),
-    ((-1, 1, 0, 0, 1.0, -1.0, False, False, False), nb.KIND_FLIP),
+    ((1, 0, 0, 0, 0.0, 0.0, False, False, False), layout.KIND_ENTRY),
+    ((0, 1, 0, 0, 1.0, -1.0, False, False, False), layout.KIND_EXIT),
+    ((0, 1, 0, 1, 0.0, -1.0, False, False, False), layout.KIND_CLOSE_LEG),
+    ((-1, 1, 0, 0, 1.0, -1.0, False, False, False), layout.KIND_FLIP),
     ((1, 1, 0, 0, 1.0, -1.0, False, False, False), -1),            # at its target: nothing
-    ((1, 1, 0, 0, 1.0, -1.0, True, False, False), nb.KIND_REBALANCE),  # a §5 trigger fired at the last close
-    ((1, 1, 0, 0, 1.0, -1.0, False, True, False), nb.KIND_REBALANCE),  # rebalance_every is due
-    ((1, 1, 0, 0, 1.0, -1.0, False, False, True), nb.KIND_RESIZE),     # its weight moved
+    ((1, 1, 0, 0, 1.0, -1.0, True, False, False), layout.KIND_REBALANCE),  # a §5 trigger fired at the last close
+    ((1, 1, 0, 0, 1.0, -1.0, False, True, False), layout.KIND_REBALANCE),  # rebalance_every is due
+    ((1, 1, 0, 0, 1.0, -1.0, False, False, True), layout.KIND_RESIZE),     # its weight moved
     ((1, 1, 0, 1, 1.0, -1.0, False, False, True), -1),             # ... but a lock holds it
     ((1, 1, 0, 0, 1.0, 0.0, True, False, False), -1),              # one leg left: no margin rebalance
-    ((1, 0, 1, 0, 0.0, 0.0, False, False, False), nb.KIND_REENTRY),
-    ((1, 1, 1, 0, 1.0, 0.0, False, False, False), nb.KIND_REENTRY),
-    ((-1, 0, 1, 0, 0.0, 0.0, False, False, False), nb.KIND_ENTRY),  # re-entry only into the liquidated direction
+    ((1, 0, 1, 0, 0.0, 0.0, False, False, False), layout.KIND_REENTRY),
+    ((1, 1, 1, 0, 1.0, 0.0, False, False, False), layout.KIND_REENTRY),
+    ((-1, 0, 1, 0, 0.0, 0.0, False, False, False), layout.KIND_ENTRY),  # re-entry only into the liquidated direction
 ])
 def test_order_kind(args, kind):
     assert nb.order_kind_nb(*args) == kind

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fundarb as fa
-from fundarb.engine import nb
+from fundarb.engine import layout
 from fundarb.engine.run import clean_targets
 from reference.portfolio import simulate_portfolio
 from reference.simulator import simulate as reference
@@ -40,7 +40,7 @@ def _compare(m, target_col: np.ndarray, params: dict, tiers=None):
                     params={**params, "tiers": None if tiers is None else [tuple(row) for row in tiers]})
     ours = {"equity": r.equity.iloc[:, 0], **{k: v.iloc[:, 0] for k, v in r.symbol_components.items()},
             "spot_qty": r.spot_qty.iloc[:, 0], "perp_qty": r.perp_qty.iloc[:, 0],
-            "cash": pd.Series(r.gseries[nb.G_CASH][:, 0]), "margin_balance": r.margin_balance.iloc[:, 0]}
+            "cash": pd.Series(r.gseries[layout.G_CASH][:, 0]), "margin_balance": r.margin_balance.iloc[:, 0]}
     scale = params["capital"]
     for name in SERIES:
         got = ours[name].to_numpy()
@@ -191,7 +191,7 @@ def _compare_portfolio(m, targets: np.ndarray, weights: np.ndarray, params: dict
                              weights=[weights[:, j].tolist() for j in range(len(syms))], bar_hours=m.bar_hours,
                              params={**params, "tiers": None, "margin_mode": margin_mode})
     scale = params["capital"]
-    ours = {"equity": r.equity.iloc[:, 0].to_numpy(), "cash": r.gseries[nb.G_CASH][:, 0],
+    ours = {"equity": r.equity.iloc[:, 0].to_numpy(), "cash": r.gseries[layout.G_CASH][:, 0],
             "margin_balance": r.margin_balance.iloc[:, 0].to_numpy(),
             **{k: v.iloc[:, 0].to_numpy() for k, v in r.components.items() if k != "basis_pnl"}}
     for name, got in ours.items():

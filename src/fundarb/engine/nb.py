@@ -15,6 +15,58 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from fundarb.engine.layout import (
+    AFTER_HOLD,
+    AFTER_REENTER,
+    BORROW,
+    FEES,
+    FUNDING,
+    G_CASH,
+    G_EQUITY,
+    G_MARGIN,
+    INSURANCE,
+    KIND_CLOSE_LEG,
+    KIND_ENTRY,
+    KIND_EXIT,
+    KIND_FLIP,
+    KIND_LIQ_PERP,
+    KIND_LIQ_SPOT,
+    KIND_REBALANCE,
+    KIND_REENTRY,
+    KIND_RESIZE,
+    LIQ_FEES,
+    M_BARS_IN_MARKET,
+    M_FIRST_BAR,
+    M_LAST_BAR,
+    M_LIQ,
+    M_LOCK_BAR,
+    M_TRADES,
+    MARGIN,
+    N_COMP,
+    N_GSERIES,
+    N_SERIES,
+    PERP_PNL,
+    PERP_QTY,
+    SLIPPAGE,
+    SPOT_PNL,
+    SPOT_QTY,
+    SPREAD,
+    T_BARS_IN_MARKET,
+    T_EQUITY,
+    T_FIRST_BAR,
+    T_FIRST_LIQ,
+    T_LAST_BAR,
+    T_MAX_DD,
+    T_MAX_DD_BARS,
+    T_N_LIQ,
+    T_N_R,
+    T_PEAK,
+    T_SUM_DOWN2,
+    T_SUM_R,
+    T_SUM_R2,
+    TIER_MMR,
+    TRADE_DTYPE,
+)
 from fundarb.engine.rules import (
     cost_reserved_qty_nb,
     cushion_nb,
@@ -26,73 +78,32 @@ from fundarb.engine.rules import (
 )
 from fundarb.engine.tiers import liq_price_mark, tier_of
 
-# -- member series (detail mode): rows of series[k, t, m] --------------------------------------------------
-FUNDING, SPOT_PNL, PERP_PNL, FEES, SPREAD, SLIPPAGE, BORROW, LIQ_FEES, INSURANCE, SPOT_QTY, PERP_QTY, MARGIN = \
-    range(12)
-SERIES = ("funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
-          "insurance_fund_loss", "spot_qty", "perp_qty", "margin_balance")
-N_SERIES = len(SERIES)
-N_COMP = 9  # the first nine series are the PnL components of DESIGN §6
-
-# -- group series (detail mode): rows of gseries[k, t, g] --------------------------------------------------
-G_EQUITY, G_CASH, G_MARGIN = range(3)
-GSERIES = ("equity", "cash", "margin_balance")
-N_GSERIES = len(GSERIES)
-
-# -- member totals: rows 0..8 are the components' final values ---------------------------------------------
-M_TRADES, M_LIQ, M_BARS_IN_MARKET, M_FIRST_BAR, M_LAST_BAR, M_LOCK_BAR = range(9, 15)
-MTOTALS = (*SERIES[:9], "n_trades", "n_liquidations", "bars_in_market", "first_bar", "last_bar",
-           "lock_bar")  # lock_bar: bar of the liquidation whose lock still holds at the end (−1: none)
-N_MTOTALS = len(MTOTALS)
-
-# -- group totals (streaming statistics of the group's equity) ---------------------------------------------
-(T_EQUITY, T_SUM_R, T_SUM_R2, T_SUM_DOWN2, T_N_R, T_MAX_DD, T_MAX_DD_BARS, T_PEAK, T_FIRST_BAR, T_LAST_BAR,
- T_BARS_IN_MARKET, T_N_LIQ, T_FIRST_LIQ) = range(13)
-GTOTALS = ("final_equity", "sum_r", "sum_r2", "sum_down2", "n_r", "max_drawdown", "max_drawdown_bars", "peak",
-           "first_bar", "last_bar", "bars_in_market", "n_liquidations", "first_liquidation_bar")
-N_STREAM = T_N_LIQ  # rows 0..N_STREAM-1 are statistics of the equity curve alone
-N_GTOTALS = len(GTOTALS)
-
-# -- trade log records (detail mode) -----------------------------------------------------------------------
-REC_FIELDS = ("member", "bar", "kind", "spot_qty", "perp_qty", "spot_price", "perp_price", "spot_traded",
-              "perp_traded", "fees", "spread", "slippage", "liquidation_fee", "equity_before")
-N_REC = len(REC_FIELDS)
-(KIND_ENTRY, KIND_EXIT, KIND_FLIP, KIND_REBALANCE, KIND_LIQ_PERP, KIND_LIQ_SPOT, KIND_CLOSE_LEG, KIND_RESIZE,
- KIND_REENTRY) = range(9)
-KINDS = ("entry", "exit", "flip", "rebalance", "liquidation_perp", "liquidation_spot", "close_leg", "resize",
-         "reentry")
-
-# -- per-group parameters: rows of params[k, g] ------------------------------------------------------------
-# rebalance_at: share of the cushion (off unless 0 < x < 1); spot_rebalance_level: off when NaN;
-# after_liquidation: AFTER_CLOSE / AFTER_HOLD / AFTER_REENTER; liquidation_loss_margin: 1 for "margin".
-(P_CAPITAL, P_LEVERAGE, P_SPOT_LEVERAGE, P_SPOT_FEE, P_PERP_FEE, P_HALF_SPREAD, P_SLIP, P_SLIP_K, P_BORROW,
- P_LIQ_FEE, P_REBALANCE_AT, P_REBALANCE_EVERY, P_AFTER_LIQ, P_SPOT_LIQ_LEVEL, P_CROSS, P_SPOT_REB_LEVEL,
- P_LIQ_LOSS_MARGIN) = range(17)
-PARAMS = ("capital", "leverage", "spot_leverage", "spot_fee", "perp_fee", "half_spread", "slippage", "slippage_k",
-          "borrow_rate", "liquidation_fee", "rebalance_at", "rebalance_every", "after_liquidation",
-          "spot_liquidation_level", "cross_margin", "spot_rebalance_level", "liquidation_loss_margin")
-AFTER_CLOSE, AFTER_HOLD, AFTER_REENTER = range(3)
-N_PARAMS = len(PARAMS)
-
 
 @nb.njit(cache=True, inline="always")
 def _record(rec, n, member, t, kind, a, b, sp, pp, da, db, fees, spread, slip, lf, eq):  # pragma: no cover
     if n < rec.shape[0]:
-        rec[n, 0] = member
-        rec[n, 1] = t
-        rec[n, 2] = kind
-        rec[n, 3] = a
-        rec[n, 4] = b
-        rec[n, 5] = sp
-        rec[n, 6] = pp
-        rec[n, 7] = da
-        rec[n, 8] = db
-        rec[n, 9] = fees
-        rec[n, 10] = spread
-        rec[n, 11] = slip
-        rec[n, 12] = lf
-        rec[n, 13] = eq
+        r = rec[n]
+        r.member = member
+        r.bar = t
+        r.kind = kind
+        r.spot_qty = a
+        r.perp_qty = b
+        r.spot_price = sp
+        r.perp_price = pp
+        r.spot_traded = da
+        r.perp_traded = db
+        r.fees = fees
+        r.spread = spread
+        r.slippage = slip
+        r.liquidation_fee = lf
+        r.equity_before = eq
     return n + 1
+
+
+@nb.njit(cache=True, inline="always")
+def flex_nb(a, t, c):  # pragma: no cover
+    """``a[t, c]`` with vectorbt-style flexible broadcasting: an axis of length 1 serves every row (column)."""
+    return a[t if a.shape[0] > 1 else 0, c if a.shape[1] > 1 else 0]
 
 
 @nb.njit(cache=True, inline="always")
@@ -122,7 +133,7 @@ def _cross_lambda(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pr
             m_at = mo[i] + lam * (adv[i] - mo[i])
             k = tier_of(tl, q * m_at)
             a0 += b[i] * (mo[i] - entry[i]) - tier_maintenance_nb(tl, k, q * mo[i])
-            slope += (b[i] - q * tl[k, 2]) * (adv[i] - mo[i])  # d/dλ of uPnL − MM within tier k
+            slope += (b[i] - q * tl[k, TIER_MMR]) * (adv[i] - mo[i])  # d/dλ of uPnL − MM within tier k
         if it == 0:
             if a0 + slope > 0.0:
                 return -1.0  # still above maintenance at the adverse extremes
@@ -341,7 +352,7 @@ def trade_to_target_nb(i, q, eff, so, po, mo, vs, vp, a, b, entry, mbi, comp, ca
         cash -= da * so
         a[i] = a2
     fee_s, fee_p, spr_s, spr_p, slp_s, slp_p = trade_costs_nb(
-        da, db, so, po, vs, vp, p[P_SPOT_FEE], p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
+        da, db, so, po, vs, vp, p.spot_fee, p.perp_fee, p.half_spread, p.slippage, p.slippage_k)
     cash -= fee_s + spr_s + slp_s
     if b[i] != 0.0:
         alloc = q * so / L
@@ -626,12 +637,12 @@ def _group(
     """
     T = spot_open.shape[0]
     n = m1 - m0
-    after = int(p[P_AFTER_LIQ])
-    cross = p[P_CROSS] > 0.5
-    L = p[P_LEVERAGE]
-    Ls = p[P_SPOT_LEVERAGE]
-    reb_every = p[P_REBALANCE_EVERY]
-    loss_margin = p[P_LIQ_LOSS_MARGIN] > 0.5
+    after = p.after_liquidation
+    cross = p.cross_margin
+    L = p.leverage
+    Ls = p.spot_leverage
+    reb_every = p.rebalance_every
+    loss_margin = p.liquidation_loss_margin
 
     a = np.zeros(n)          # signed spot quantity per member
     b = np.zeros(n)          # signed perp quantity per member
@@ -659,7 +670,7 @@ def _group(
     in_mkt = np.zeros(n)
     first = np.full(n, -1.0)
     last = np.full(n, -1.0)
-    cash = p[P_CAPITAL]
+    cash = p.capital
     prev_eq = peak = cash
     g_first = g_last = g_first_lq = -1.0
     g_in_mkt = g_nlq = 0.0
@@ -679,7 +690,7 @@ def _group(
         eq_open = np.nan
         perp_traded = False
         for i in range(n):
-            wt = weight[t, mem_tgt[m0 + i]]
+            wt = flex_nb(weight, t, mem_tgt[m0 + i])
             tg = target_nb(target[t, mem_tgt[m0 + i]], wt)
             if lock[i] != 0 and tg != lock[i]:
                 lock[i] = 0  # the target left the liquidated direction: the lock ends
@@ -702,8 +713,8 @@ def _group(
             mo = mark_open[t, s]
             vs = spot_vol[t - 1, s] if t > 0 else np.nan
             vp = perp_vol[t - 1, s] if t > 0 else np.nan
-            q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p[P_SPOT_FEE],
-                                     p[P_PERP_FEE], p[P_HALF_SPREAD], p[P_SLIP], p[P_SLIP_K])
+            q = cost_reserved_qty_nb(eff, wt * eq_open, a[i], b[i], so, po, vs, vp, L, Ls, p.spot_fee,
+                                     p.perp_fee, p.half_spread, p.slippage, p.slippage_k)
             if eff * q == a[i] and -eff * q == b[i]:
                 since[i] = 0  # sized again, to the same quantities: the clock and C0 restart
                 if b[i] != 0.0:
@@ -741,7 +752,7 @@ def _group(
                 lam = _cross_lambda(mbx, b, entry, mo_, adv, tiers, tier_start, tier_len, m0)
                 if lam >= 0.0:
                     rec_n = _liquidate_cross(lam, mbi, b, entry, a, mo_, adv, last_m, lock, lock_bar, reent,
-                                             n_lq, comp, after, loss_margin, p[P_LIQ_FEE], t, m0, detail, rec,
+                                             n_lq, comp, after, loss_margin, p.liquidation_fee, t, m0, detail, rec,
                                              rec_n)
                     for i in range(n):
                         cash += mbi[i]
@@ -753,7 +764,7 @@ def _group(
                         mbi[i], b[i], entry[i], adv[i], tier_table_nb(tiers, tier_start, tier_len, m0 + i)):
                     freed, rec_n = liquidate_isolated_nb(
                         i, t, tier_table_nb(tiers, tier_start, tier_len, m0 + i), b, entry, mbi, a, mo_, adv,
-                        last_m, comp, lock, lock_bar, reent, n_lq, after, loss_margin, p[P_LIQ_FEE], m0, detail,
+                        last_m, comp, lock, lock_bar, reent, n_lq, after, loss_margin, p.liquidation_fee, m0, detail,
                         rec, rec_n)
                     if freed >= 0.0:
                         cash += freed
@@ -765,14 +776,14 @@ def _group(
                 borrowed = True
         if borrowed:
             spot_extremes_nb(t, m0, mem_sym, spot_open, spot_high, spot_low, spot_close, a, act_s, last_s, so_, adv)
-            lam = spot_margin_lambda_nb(cash, a, so_, adv, p[P_SPOT_LIQ_LEVEL])
+            lam = spot_margin_lambda_nb(cash, a, so_, adv, p.spot_liquidation_level)
             if lam >= 0.0:
                 cash, rec_n = liquidate_spot_nb(lam, a, b, so_, adv, last_s, cash, comp, lock, lock_bar, reent,
-                                                n_lq, after, p[P_LIQ_FEE], t, m0, detail, rec, rec_n)
+                                                n_lq, after, p.liquidation_fee, t, m0, detail, rec, rec_n)
                 g_nlq, g_first_lq = count_liquidation_nb(g_nlq, g_first_lq, t)
 
         # (4) borrow interest, (5) mark at the close
-        cash, eq, held_any = mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, p[P_BORROW],
+        cash, eq, held_any = mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, p.borrow_rate,
                                               bar_hours, a, b, entry, mbi, last_s, last_m, comp, in_mkt, since,
                                               cash)
         if held_any:
@@ -780,7 +791,7 @@ def _group(
 
         # margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
         _margin_triggers(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len,
-                         m0, cross, p[P_REBALANCE_AT], p[P_SPOT_REB_LEVEL])
+                         m0, cross, p.rebalance_at, p.spot_rebalance_level)
 
         if g_first >= 0.0:
             prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = update_streaming_stats_nb(
@@ -841,12 +852,12 @@ def simulate_detail_nb(
     Returns the number of trade-log records; if it exceeds ``rec.shape[0]`` the log was truncated and the
     caller runs again with room for that many.
     """
-    n = 0
+    n = np.int64(0)  # np.int64 and np.bool_ (not literals) keep _group at one compiled signature
     for g in range(grp_start.shape[0] - 1):
         n = _group(g, grp_start[g], grp_start[g + 1], mem_sym, mem_tgt, tier_start, tier_len,
                    spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low,
-                   mark_close, funding, borrow_rate, spot_vol, perp_vol, target, weight, params[:, g], tiers,
-                   bar_hours, True, series, gseries, mtotals, gtotals, rec, n)
+                   mark_close, funding, borrow_rate, spot_vol, perp_vol, target, weight, params[g], tiers,
+                   bar_hours, np.bool_(True), series, gseries, mtotals, gtotals, rec, n)
     return n
 
 
@@ -859,9 +870,9 @@ def simulate_sweep_nb(
     """Sweep mode: totals and streaming statistics only; memory O(groups + members), not O(bars × columns)."""
     series = np.empty((N_SERIES, 1, 1))
     gseries = np.empty((N_GSERIES, 1, 1))
-    rec = np.empty((0, N_REC))
+    rec = np.empty(0, TRADE_DTYPE)
     for g in nb.prange(grp_start.shape[0] - 1):
         _group(g, grp_start[g], grp_start[g + 1], mem_sym, mem_tgt, tier_start, tier_len,
                spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
-               funding, borrow_rate, spot_vol, perp_vol, target, weight, params[:, g], tiers, bar_hours,
-               False, series, gseries, mtotals, gtotals, rec, 0)
+               funding, borrow_rate, spot_vol, perp_vol, target, weight, params[g], tiers, bar_hours,
+               np.bool_(False), series, gseries, mtotals, gtotals, rec, np.int64(0))

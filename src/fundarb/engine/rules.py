@@ -9,6 +9,7 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from fundarb.engine.layout import TIER_CUM, TIER_MMR
 from fundarb.engine.tiers import tier_of
 
 __all__ = ["cost_reserved_qty_nb", "cushion_nb", "maintenance_nb", "rebalance_due_nb", "sizing_qty_nb",
@@ -93,7 +94,7 @@ def _reserved_sizing_nb(q, direction, equity, a, b, so, po, vs, vp, L, Ls, spot_
 @nb.njit(cache=True, inline="always")
 def tier_maintenance_nb(tiers: np.ndarray, k: int, notional: float) -> float:  # pragma: no cover
     """DESIGN §5 maintenance margin ``MM = n·mmr − cum`` of notional ``n`` in tier row ``k``."""
-    return notional * tiers[k, 2] - tiers[k, 3]
+    return notional * tiers[k, TIER_MMR] - tiers[k, TIER_CUM]
 
 
 @nb.njit(cache=True, inline="always")

@@ -20,13 +20,15 @@ import pandas as pd
 
 from fundarb.data.market import MarketData
 from fundarb.durations import parse_duration
+from fundarb.engine import layout
 from fundarb.engine import nb as k
 from fundarb.engine.config import AFTER_LIQUIDATION, Costs, EngineOptions
 from fundarb.engine.tiers import flat_tiers, load_tiers, tiers_from_ccxt
 from fundarb.errors import ConfigError, did_you_mean, is_real
 
-__all__ = ["MODES", "EngineRun", "account_layout", "check_leverage", "clean_targets", "param_column", "period_bars",
-           "run_accounts", "simulate", "strategy_frames", "targets_from_positions", "tier_table", "weights_frame"]
+__all__ = ["MARKET_ARRAYS", "MODES", "EngineRun", "account_layout", "account_params", "check_leverage",
+           "clean_targets", "flex_2d", "kernel_input", "period_bars", "run_accounts", "simulate", "strategy_frames",
+           "targets_from_positions", "tier_table", "weights_frame"]
 
 MODES = ("detail", "sweep")
 _D = EngineOptions()  # run_accounts' defaults (and so backtest's) are EngineOptions' own
@@ -177,12 +179,12 @@ def check_leverage(leverages: Sequence[float], capitals: Sequence[float], tier_t
         for cap in capitals:
             notional = cap * lev / (lev + 1.0)  # a carry of the whole capital: the largest one-symbol entry
             for sym, tl in zip(symbols, tier_tables, strict=True):
-                i = min(int(np.searchsorted(tl[:, 1], notional, side="right")), len(tl) - 1)
-                if 1.0 / lev <= tl[i, 2]:
+                i = min(int(np.searchsorted(tl[:, layout.TIER_MAX], notional, side="right")), len(tl) - 1)
+                if 1.0 / lev <= tl[i, layout.TIER_MMR]:
                     raise ConfigError(
                         f"leverage {lev!r}: the initial margin 1/L = {1.0 / lev:.4g} is at or below the maintenance "
-                        f"margin rate {tl[i, 2]:g} of {sym}'s tier for a {notional:,.0f} notional; leverage must be "
-                        f"below {1.0 / tl[i, 2]:g} there")
+                        f"margin rate {tl[i, layout.TIER_MMR]:g} of {sym}'s tier for a {notional:,.0f} notional; "
+                        f"leverage must be below {1.0 / tl[i, layout.TIER_MMR]:g} there")
 
 
 def _tiers_for(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
@@ -284,7 +286,7 @@ def clean_targets(market: MarketData, target: np.ndarray) -> np.ndarray:
     return out
 
 
-def param_column(
+def account_params(
     costs: Costs,
     *,
     capital: float,
@@ -302,25 +304,26 @@ def param_column(
 
     ``rebalance_at`` and ``spot_rebalance_level`` are off when None (``rebalance_at`` also outside ``(0, 1)``).
     """
-    col = np.empty(k.N_PARAMS)
-    col[k.P_CAPITAL] = capital
-    col[k.P_LEVERAGE] = leverage
-    col[k.P_SPOT_LEVERAGE] = spot_leverage
-    col[k.P_SPOT_FEE] = costs.spot_fee
-    col[k.P_PERP_FEE] = costs.perp_fee
-    col[k.P_HALF_SPREAD] = costs.half_spread_bps * 1e-4
-    col[k.P_SLIP] = costs.slippage_bps * 1e-4
-    col[k.P_SLIP_K] = costs.slippage_k
-    col[k.P_BORROW] = costs.borrow_rate
-    col[k.P_LIQ_FEE] = costs.liquidation_fee
-    col[k.P_REBALANCE_AT] = np.nan if rebalance_at is None else rebalance_at
-    col[k.P_REBALANCE_EVERY] = rebalance_every
-    col[k.P_AFTER_LIQ] = AFTER_LIQUIDATION.index(after_liquidation)
-    col[k.P_SPOT_LIQ_LEVEL] = spot_liquidation_level
-    col[k.P_CROSS] = 1.0 if margin_mode == "cross" else 0.0
-    col[k.P_SPOT_REB_LEVEL] = np.nan if spot_rebalance_level is None else spot_rebalance_level
-    col[k.P_LIQ_LOSS_MARGIN] = 1.0 if liquidation_loss == "margin" else 0.0
-    return col
+    rec = layout.empty_params(1)
+    r = rec[0]
+    r["capital"] = capital
+    r["leverage"] = leverage
+    r["spot_leverage"] = spot_leverage
+    r["spot_fee"] = costs.spot_fee
+    r["perp_fee"] = costs.perp_fee
+    r["half_spread"] = costs.half_spread_bps * 1e-4
+    r["slippage"] = costs.slippage_bps * 1e-4
+    r["slippage_k"] = costs.slippage_k
+    r["borrow_rate"] = costs.borrow_rate
+    r["liquidation_fee"] = costs.liquidation_fee
+    r["rebalance_at"] = np.nan if rebalance_at is None else rebalance_at
+    r["rebalance_every"] = rebalance_every
+    r["after_liquidation"] = AFTER_LIQUIDATION.index(after_liquidation)
+    r["spot_liquidation_level"] = spot_liquidation_level
+    r["cross_margin"] = margin_mode == "cross"
+    r["spot_rebalance_level"] = np.nan if spot_rebalance_level is None else spot_rebalance_level
+    r["liquidation_loss_margin"] = liquidation_loss == "margin"
+    return rec
 
 
 def account_layout(n_sym: int, n_sets: int, *, portfolio: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -333,6 +336,29 @@ def account_layout(n_sym: int, n_sets: int, *, portfolio: bool) -> tuple[np.ndar
     if portfolio:
         return np.arange(0, n_sym * n_sets + 1, n_sym, dtype=np.int64), mem_sym, np.arange(n_sets)
     return np.arange(n_sym * n_sets + 1, dtype=np.int64), mem_sym, np.repeat(np.arange(n_sets), n_sym)
+
+
+#: Market arrays the kernels read, in their argument order.
+MARKET_ARRAYS = ("spot_open", "spot_high", "spot_low", "spot_close", "perp_open", "mark_open", "mark_high",
+                 "mark_low", "mark_close", "funding_rate", "borrow_rate", "spot_volume", "perp_volume")
+
+
+def kernel_input(a: np.ndarray, dtype: Any) -> np.ndarray:
+    """``a`` as the kernels take every input: C-ordered, of ``dtype``, read-only (a view; copied only if needed).
+
+    One layout for every input keeps the kernels at one compiled specialisation.
+    """
+    v = np.ascontiguousarray(a, dtype=dtype).view()
+    v.flags.writeable = False
+    return v
+
+
+def flex_2d(a: np.ndarray) -> np.ndarray:
+    """A 2-D array with every broadcast (zero-stride) axis collapsed to length 1, for the kernels' flexible
+    indexing: a ``(1, 1)`` weight is one value for every bar and column, a ``(T, 1)`` one per bar."""
+    if a.ndim != 2:
+        raise ValueError(f"expected a 2-D array, got {a.ndim}-D")
+    return a[tuple(slice(0, 1) if st == 0 else slice(None) for st in a.strides)]
 
 
 def simulate(
@@ -355,28 +381,29 @@ def simulate(
     starts = np.cumsum([0] + [len(t) for t in tier_tables[:-1]]).astype(np.int64)
     lens = np.array([len(t) for t in tier_tables], dtype=np.int64)
     A = market.arrays
-    args = (A["spot_open"], A["spot_high"], A["spot_low"], A["spot_close"], A["perp_open"], A["mark_open"],
-            A["mark_high"], A["mark_low"], A["mark_close"], A["funding_rate"], A["borrow_rate"], A["spot_volume"],
-            A["perp_volume"], target, weight, grp_start, mem_sym, mem_tgt, np.ascontiguousarray(params), tier_arr,
-            starts[mem_sym], lens[mem_sym], float(market.bar_hours))
+    args: tuple[Any, ...] = (*(kernel_input(A[name], np.float64) for name in MARKET_ARRAYS),
+            kernel_input(target, np.int8), kernel_input(flex_2d(weight), np.float64),
+            kernel_input(grp_start, np.int64), kernel_input(mem_sym, np.int64), kernel_input(mem_tgt, np.int64),
+            kernel_input(params, layout.PARAMS_DTYPE), kernel_input(tier_arr, np.float64),
+            kernel_input(starts[mem_sym], np.int64), kernel_input(lens[mem_sym], np.int64), float(market.bar_hours))
     n_mem, n_grp = len(mem_sym), len(grp_start) - 1
-    mtotals = np.zeros((k.N_MTOTALS, n_mem))
-    gtotals = np.zeros((k.N_GTOTALS, n_grp))
+    mtotals = np.zeros((layout.N_MTOTALS, n_mem))
+    gtotals = np.zeros((layout.N_GTOTALS, n_grp))
     series = gseries = None
-    records = np.empty((0, k.N_REC))
+    records = layout.empty_trades()
     if mode == "detail":
-        series = np.zeros((k.N_SERIES, len(market.index), n_mem))
-        gseries = np.zeros((k.N_GSERIES, len(market.index), n_grp))
+        series = np.zeros((layout.N_SERIES, len(market.index), n_mem))
+        gseries = np.zeros((layout.N_GSERIES, len(market.index), n_grp))
         cap = max(256, 4 * n_mem)
         while True:
-            rec = np.zeros((cap, k.N_REC))
-            n = k.simulate_detail_nb(*args, series, gseries, mtotals, gtotals, rec)
+            rec = layout.empty_trades(cap)
+            n = k.simulate_detail_nb(*(*args, series, gseries, mtotals, gtotals, rec))
             if n <= cap:
                 records = rec[:n]
                 break
             cap = n
     else:
-        k.simulate_sweep_nb(*args, mtotals, gtotals)
+        k.simulate_sweep_nb(*(*args, mtotals, gtotals))
     return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
 
 
@@ -492,7 +519,7 @@ def run_accounts(
     if portfolio:
         weight = _weights_frame(market, weights).to_numpy()
     else:
-        weight = np.broadcast_to(np.ones((1, 1)), target.shape)
+        weight = np.ones((1, 1))  # one weight for every bar and column (the kernels index it flexibly)
 
     tier_tables = [_tiers_for(tiers, s, o.mmr) for s in market.symbols]
     check_leverage([x.leverage for x in options], [x.capital for x in options], tier_tables, list(market.symbols),
@@ -502,12 +529,12 @@ def run_accounts(
     n_sym = len(market.symbols)
     grp_start, mem_sym, grp_combo = account_layout(n_sym, len(combos), portfolio=portfolio)
     mem_tgt = mem_sym
-    params = np.stack([
-        param_column(costs, capital=x.capital, leverage=x.leverage, spot_leverage=x.spot_leverage,
-                     rebalance_at=x.rebalance_at, rebalance_every=every, after_liquidation=x.after_liquidation,
-                     spot_liquidation_level=x.spot_liquidation_level, margin_mode=x.margin_mode,
-                     spot_rebalance_level=x.spot_rebalance_level, liquidation_loss=x.liquidation_loss)
-        for x in (options[i] for i in grp_combo)], axis=1)
+    params = np.concatenate([
+        account_params(costs, capital=x.capital, leverage=x.leverage, spot_leverage=x.spot_leverage,
+                       rebalance_at=x.rebalance_at, rebalance_every=every, after_liquidation=x.after_liquidation,
+                       spot_liquidation_level=x.spot_liquidation_level, margin_mode=x.margin_mode,
+                       spot_rebalance_level=x.spot_rebalance_level, liquidation_loss=x.liquidation_loss)
+        for x in (options[i] for i in grp_combo)])
     out = simulate(market, target, weight, grp_start=grp_start, mem_sym=mem_sym, mem_tgt=mem_tgt, params=params,
                    tier_tables=tier_tables, mode=mode)
 

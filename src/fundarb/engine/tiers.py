@@ -12,6 +12,7 @@ from typing import Any
 import numba as nb
 import numpy as np
 
+from fundarb.engine.layout import TIER_CUM, TIER_MAX, TIER_MIN, TIER_MMR
 from fundarb.errors import ConfigError, DataError, did_you_mean
 
 __all__ = ["Tiers", "check_tiers", "flat_tiers", "liquidation_price", "load_tiers", "tiers_from_ccxt"]
@@ -152,7 +153,7 @@ def tier_of(tiers: np.ndarray, notional: float) -> int:
     """Row of the tier whose ``[min, max)`` holds ``notional`` (the last one above all)."""
     n = tiers.shape[0]
     for i in range(n):
-        if notional < tiers[i, 1]:
+        if notional < tiers[i, TIER_MAX]:
             return i
     return n - 1
 
@@ -166,15 +167,15 @@ def liq_price_mark(tiers: np.ndarray, b: float, entry: float, margin: float) -> 
     """
     q = abs(b)
     for i in range(tiers.shape[0]):
-        p = (margin + tiers[i, 3] - b * entry) / (q * tiers[i, 2] - b)
+        p = (margin + tiers[i, TIER_CUM] - b * entry) / (q * tiers[i, TIER_MMR] - b)
         if p < 0.0:
             p = 0.0
         n = q * p
-        if n >= tiers[i, 0] and (n < tiers[i, 1] or i == tiers.shape[0] - 1):
+        if n >= tiers[i, TIER_MIN] and (n < tiers[i, TIER_MAX] or i == tiers.shape[0] - 1):
             return p
     # no tier consistent (only possible at a boundary through rounding): use the tier of the entry notional
     i = tier_of(tiers, q * entry)
-    return max((margin + tiers[i, 3] - b * entry) / (q * tiers[i, 2] - b), 0.0)
+    return max((margin + tiers[i, TIER_CUM] - b * entry) / (q * tiers[i, TIER_MMR] - b), 0.0)
 
 
 def liquidation_price(

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.funding import format_percent, funding_table
-from fundarb.engine import nb as k
 from fundarb.engine.config import AFTER_LIQUIDATION
 from fundarb.results import report_charts as charts
 from fundarb.results.formatting import fmt_number, fmt_stat, stat_label
@@ -83,7 +82,7 @@ def _pct(v: float, decimals: int = 2) -> str:
 def header_facts(result: Any, strategy: Any = None, source: str | None = None) -> list[tuple[str, str]]:
     """The run described in words: strategy, data, symbols, span, bar size, capital, costs, margin management."""
     m = result.market
-    p = result.params[:, 0]
+    p = result.params[0]
     facts: list[tuple[str, str]] = []
     if strategy is not None:
         name = getattr(strategy, "name", "") or type(strategy).__name__
@@ -98,7 +97,7 @@ def header_facts(result: Any, strategy: Any = None, source: str | None = None) -
     n_acc = len(result.groups)
     acc = ("one account for the whole book" if result.portfolio
            else f"{n_acc} independent account{'s' if n_acc > 1 else ''}, one per symbol")
-    facts.append(("capital", f"{fmt_number(p[k.P_CAPITAL])} {charts.CURRENCY} per account; {acc}"))
+    facts.append(("capital", f"{fmt_number(p['capital'])} {charts.CURRENCY} per account; {acc}"))
     c = result.config.get("costs")
     if c is not None:
         borrow_year = c.borrow_rate * 8760
@@ -107,19 +106,19 @@ def header_facts(result: Any, strategy: Any = None, source: str | None = None) -
                                + (f" + {c.slippage_k:g}·√(qty/volume)" if c.slippage_k else "")
                                + f" per leg; borrow {c.borrow_rate * 100:.5f} %/h ({_pct(borrow_year)} a year) where "
                                f"the data has none; liquidation fee {_pct(c.liquidation_fee)}"))
-    reb_at = p[k.P_REBALANCE_AT]
+    reb_at = p["rebalance_at"]
     every = result.config.get("rebalance_every")
-    mm = [f"perp leverage {p[k.P_LEVERAGE]:g}×, spot margin leverage {p[k.P_SPOT_LEVERAGE]:g}× (reverse carry)",
+    mm = [f"perp leverage {p['leverage']:g}×, spot margin leverage {p['spot_leverage']:g}× (reverse carry)",
           f"{result.config.get('margin_mode', 'isolated')} margin, maintenance margin "
           + (f"{_pct(result.config.get('mmr', 0.005))}" if result.config.get("tiers") == "flat" else "by tiers"),
           (f"re-size when the perp has used {reb_at:.0%} of its margin cushion" if 0 < reb_at < 1
            else "no cushion trigger (rebalance_at off)"),
-          (f"re-size a reverse carry when its spot margin level falls to {p[k.P_SPOT_REB_LEVEL]:g}"
-           if np.isfinite(p[k.P_SPOT_REB_LEVEL]) else "no spot-level trigger"),
+          (f"re-size a reverse carry when its spot margin level falls to {p['spot_rebalance_level']:g}"
+           if np.isfinite(p["spot_rebalance_level"]) else "no spot-level trigger"),
           "periodic rebalance " + (f"every {every}" if every else "never"),
-          f"after a liquidation: {AFTER_LIQUIDATION[int(p[k.P_AFTER_LIQ])]} "
-          f"({'the whole margin is lost' if p[k.P_LIQ_LOSS_MARGIN] > 0.5 else 'the liquidation fee is charged'})",
-          f"spot margin liquidated at margin level {p[k.P_SPOT_LIQ_LEVEL]:g}"]
+          f"after a liquidation: {AFTER_LIQUIDATION[int(p['after_liquidation'])]} "
+          f"({'the whole margin is lost' if p['liquidation_loss_margin'] else 'the liquidation fee is charged'})",
+          f"spot margin liquidated at margin level {p['spot_liquidation_level']:g}"]
     facts.append(("margin management", "; ".join(mm)))
     return facts
 

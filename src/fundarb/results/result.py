@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.market import MarketData
-from fundarb.engine import nb as k
+from fundarb.engine import layout as k
 from fundarb.errors import ConfigError
 from fundarb.results import metrics as M
 
@@ -126,7 +126,7 @@ class Result:
     @property
     def capital(self) -> pd.Series:
         """Starting capital per group."""
-        return pd.Series(self.params[k.P_CAPITAL], index=self.groups, name="capital")
+        return pd.Series(self.params["capital"], index=self.groups, name="capital")
 
     # ------------------------------------------------------------------ series
     @property
@@ -185,17 +185,17 @@ class Result:
         """
         self._need_detail()
         r = self.records
-        mem = r[:, 0].astype(np.int64)
+        mem = r["member"]
         grp = self._group_of(mem)
         out = pd.DataFrame({
-            "time": self.market.index[r[:, 1].astype(np.int64)],
+            "time": self.market.index[r["bar"]],
             "member": [self.members[i] for i in mem],
             "symbol": [self.market.symbols[self.mem_sym[i]] for i in mem],
             "account": [self.groups[i] for i in grp],
-            "kind": [k.KINDS[int(x)] for x in r[:, 2]],
+            "kind": [k.KINDS[int(x)] for x in r["kind"]],
         })
-        for i, f in enumerate(k.REC_FIELDS[3:], start=3):
-            out[f] = r[:, i]
+        for f in k.REC_FIELDS[3:]:
+            out[f] = r[f]
         return out
 
     @property
@@ -235,9 +235,9 @@ class Result:
         out = []
         idx = self.market.index
         p = self.params
-        reb_at = p[k.P_REBALANCE_AT]
-        managed = (((reb_at > 0) & (reb_at < 1)) | np.isfinite(p[k.P_SPOT_REB_LEVEL])
-                   | (p[k.P_REBALANCE_EVERY] > 0))
+        reb_at = p["rebalance_at"]
+        managed = (((reb_at > 0) & (reb_at < 1)) | np.isfinite(p["spot_rebalance_level"])
+                   | (p["rebalance_every"] > 0))
         n_liq = self.gtotals[k.T_N_LIQ]
         first = self.gtotals[k.T_FIRST_LIQ]
         for g, name in enumerate(self.groups):
@@ -246,7 +246,7 @@ class Result:
                            f"first at {idx[int(first[g])]:%Y-%m-%d %H:%M}; set rebalance_at, spot_rebalance_level "
                            f"or rebalance_every to manage the margin")
         lock_bar = self.mtotals[k.M_LOCK_BAR]
-        close = p[k.P_AFTER_LIQ][self._group_of(np.arange(len(self.members)))] == 0
+        close = p["after_liquidation"][self._group_of(np.arange(len(self.members)))] == 0
         for m in np.flatnonzero((lock_bar >= 0) & close):
             bars = len(idx) - 1 - int(lock_bar[m])
             if bars > 0:
@@ -276,7 +276,7 @@ class Result:
 
     def identity_error(self) -> float:
         """Largest relative violation of the DESIGN §6 identity over every bar and account."""
-        cap = self.params[k.P_CAPITAL][None, :]
+        cap = self.params["capital"][None, :]
         if self.series is None or self.gseries is None:
             eq = self.gtotals[k.T_EQUITY][None, :]
             comps = {n: self._by_group(self.mtotals[i])[None, :] for i, n in enumerate(COMPONENTS)}
@@ -291,8 +291,8 @@ class Result:
         """Spot notional per unit of equity of each account's entries, by the sizing rule of each entry's
         direction (DESIGN §3: carry ``L/(L+1)``, reverse ``1/(1/L + 1/Ls)``), averaged over the entries the
         targets ask for; the carry rule when there are none."""
-        lev = self.params[k.P_LEVERAGE]
-        ls = self.params[k.P_SPOT_LEVERAGE]
+        lev = self.params["leverage"]
+        ls = self.params["spot_leverage"]
         carry = lev / (lev + 1.0)
         reverse = 1.0 / (1.0 / lev + 1.0 / ls)
         if self.mem_tgt is not None:
@@ -320,7 +320,7 @@ class Result:
         """
         t = self.gtotals
         ppy = self.market.periods_per_year
-        cap = self.params[k.P_CAPITAL]
+        cap = self.params["capital"]
         final = t[k.T_EQUITY]
         n = t[k.T_N_R]
         comp = {name: self._by_group(self.mtotals[i]) for i, name in enumerate(COMPONENTS)}
@@ -332,8 +332,8 @@ class Result:
         with np.errstate(divide="ignore", invalid="ignore"):
             days_in_mkt = t[k.T_BARS_IN_MARKET] * self.market.bar_hours / 24.0
             rt_cost = 2.0 * cap * self._entry_notional_share() * (
-                self.params[k.P_SPOT_FEE] + self.params[k.P_PERP_FEE] + 2 * self.params[k.P_HALF_SPREAD]
-                + 2 * self.params[k.P_SLIP])
+                self.params["spot_fee"] + self.params["perp_fee"] + 2 * self.params["half_spread"]
+                + 2 * self.params["slippage"])
             daily_funding = funding / days_in_mkt
             data = {
                 "start": [self.market.index[int(i)] if i >= 0 else pd.NaT for i in t[k.T_FIRST_BAR]],
@@ -368,7 +368,7 @@ class Result:
         """
         self._need_detail()
         assert self.gseries is not None and self.series is not None
-        cap = float(self.params[k.P_CAPITAL].sum())
+        cap = float(self.params["capital"].sum())
         eq = self.gseries[k.G_EQUITY].sum(axis=1)
         held = ((self.series[k.SPOT_QTY] != 0) | (self.series[k.PERP_QTY] != 0)).any(axis=1)
         firsts = self.gtotals[k.T_FIRST_BAR]
@@ -379,8 +379,8 @@ class Result:
         gt[k.T_N_LIQ, 0] = self.gtotals[k.T_N_LIQ].sum()
         lq = self.gtotals[k.T_FIRST_LIQ]
         gt[k.T_FIRST_LIQ, 0] = lq[lq >= 0].min() if (lq >= 0).any() else -1
-        params = self.params[:, :1].copy()
-        params[k.P_CAPITAL] = cap
+        params = self.params[:1].copy()
+        params["capital"] = cap
         gs = np.stack([self.gseries[i].sum(axis=1) for i in range(k.N_GSERIES)])[:, :, None]
         return Result(market=self.market, groups=pd.Index(["all"], name="book"), members=self.members,
                       grp_start=np.array([0, len(self.members)]), mem_sym=self.mem_sym, params=params,
@@ -405,7 +405,7 @@ class Result:
         res = self.combined() if book and len(self.groups) > 1 and not self.portfolio else self
         res._need_detail()
         st = res.stats()
-        capital = pd.Series(res.params[k.P_CAPITAL], index=res.groups)
+        capital = pd.Series(res.params["capital"], index=res.groups)
         spot = res.market.arrays["spot_close"]
         spot_r = np.full_like(spot, np.nan)
         spot_r[1:] = spot[1:] / spot[:-1] - 1.0

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from fundarb.data.market import MarketData
-from fundarb.engine import nb as k
+from fundarb.engine import layout as k
 from fundarb.engine.config import Costs, EngineOptions
 from fundarb.engine.run import (
+    account_params,
     clean_targets,
-    param_column,
     period_bars,
     simulate,
     strategy_frames,
@@ -185,12 +185,12 @@ def _prepare(market: MarketData, strategy: Any, costs: Costs, capital: float) ->
         weights = "equal"
     target = clean_targets(market, tgt.to_numpy(dtype=np.int8))
     weight = weights_frame(market, weights).to_numpy() if weights is not None else None
-    col = param_column(costs, capital=capital, leverage=float(o["leverage"]),
-                       spot_leverage=float(o["spot_leverage"]), rebalance_at=o["rebalance_at"],
-                       rebalance_every=period_bars("rebalance_every", o["rebalance_every"], market),
-                       after_liquidation=o["after_liquidation"],
-                       spot_liquidation_level=float(o["spot_liquidation_level"]), margin_mode=o["margin_mode"],
-                       spot_rebalance_level=o["spot_rebalance_level"], liquidation_loss=o["liquidation_loss"])
+    col = account_params(costs, capital=capital, leverage=float(o["leverage"]),
+                         spot_leverage=float(o["spot_leverage"]), rebalance_at=o["rebalance_at"],
+                         rebalance_every=period_bars("rebalance_every", o["rebalance_every"], market),
+                         after_liquidation=o["after_liquidation"],
+                         spot_liquidation_level=float(o["spot_liquidation_level"]), margin_mode=o["margin_mode"],
+                         spot_rebalance_level=o["spot_rebalance_level"], liquidation_loss=o["liquidation_loss"])
     return _Point(target, weight, col)
 
 
@@ -224,8 +224,10 @@ def run_points(
     acct_point: list[int] = []
     acct_symbol: list[str] = []
     point_groups: list[tuple[int, int]] = []  # group range of each point
+    weighted = any(pt.weight is not None for pt in prepared)
     for p, pt in enumerate(prepared):
-        w = pt.weight if pt.weight is not None else np.ones_like(pt.target, dtype=np.float64)
+        # without any portfolio weights the kernels get one weight for all (flexible indexing): no T × columns copy
+        w = pt.weight if pt.weight is not None else np.ones((pt.target.shape[0], n_sym) if weighted else (1, 0))
         key = pt.target.tobytes() + w.tobytes()
         if key not in blocks:
             blocks[key] = len(tgt_cols)
@@ -246,15 +248,10 @@ def run_points(
                 acct_symbol.append(s)
         point_groups.append((g0, len(grp_start) - 1))
     target = np.ascontiguousarray(np.concatenate(tgt_cols, axis=1))
-    # a non-contiguous view, the array layout backtest passes for independent accounts: the kernels are compiled
-    # (and cached) once for that signature instead of once more for a C-contiguous one
-    n_cols = sum(w.shape[1] for w in wgt_cols)
-    padded = np.empty((target.shape[0], n_cols + 1))
-    np.concatenate(wgt_cols, axis=1, out=padded[:, :n_cols])
-    weight = padded[:, :n_cols]
+    weight = np.concatenate(wgt_cols, axis=1) if weighted else np.ones((1, 1))
     gs = np.asarray(grp_start, dtype=np.int64)
     mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(prepared))
-    par = np.stack(params, axis=1)
+    par = np.concatenate(params)
     need_series = keep or (any(pt.weight is None for pt in prepared) and n_sym > 1)
     member_target = np.concatenate(mem_tgt)
     out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=member_target,
@@ -272,10 +269,9 @@ def run_points(
     # the book of each point: its one account, or its independent accounts combined (Result.combined)
     gt = out["gtotals"]
     book_gt = np.empty((k.N_GTOTALS, len(prepared)))
-    book_par = np.empty((par.shape[0], len(prepared)))
+    book_par = par[[g0 for g0, _ in point_groups]].copy()
     for p, (g0, g1) in enumerate(point_groups):
-        book_par[:, p] = par[:, g0]
-        book_par[k.P_CAPITAL, p] = par[k.P_CAPITAL, g0:g1].sum()
+        book_par["capital"][p] = par["capital"][g0:g1].sum()
         if g1 - g0 == 1:
             book_gt[:, p] = gt[:, g0]
             continue
@@ -285,12 +281,12 @@ def run_points(
         held = ((out["series"][k.SPOT_QTY][:, m0:m1] != 0) | (out["series"][k.PERP_QTY][:, m0:m1] != 0)).any(axis=1)
         firsts = gt[k.T_FIRST_BAR, g0:g1]
         first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
-        book_gt[:, p] = streaming_totals(eq, float(book_par[k.P_CAPITAL, p]), first, held)
+        book_gt[:, p] = streaming_totals(eq, float(book_par["capital"][p]), first, held)
         book_gt[k.T_LAST_BAR, p] = gt[k.T_LAST_BAR, g0:g1].max()
     book_start = np.arange(0, n_sym * len(prepared) + 1, n_sym, dtype=np.int64)
     book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
                   grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
-                  mtotals=out["mtotals"], gtotals=book_gt, records=np.empty((0, k.N_REC)), target=target,
+                  mtotals=out["mtotals"], gtotals=book_gt, records=k.empty_trades(), target=target,
                   mem_tgt=member_target, mode="sweep", portfolio=True)
     return book.stats().reset_index(drop=True), accounts, (res if keep else None)
 
