@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fundarb.engine import layout, nb
+from fundarb.engine import layout, liquidation, steps
 from fundarb.engine.rules import cushion_nb, maintenance_nb, rebalance_due_nb, sizing_qty_nb, spot_level_due_nb
 
 FLAT = np.array([[0.0, np.inf, 0.005, 0.0]])  # DESIGN §5 worked examples: flat mmr 0.5%, no fees
@@ -32,7 +32,7 @@ def test_trade_to_target_moves_cash_into_the_two_wallets(L):
     a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
     comp = np.zeros((1, layout.N_COMP))
     q = sizing_qty_nb(1, 1000.0, 100.0, L, 3.0)
-    cash, da, db, fees, spread, slip = nb.trade_to_target_nb(0, q, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b,
+    cash, da, db, fees, spread, slip = steps.trade_to_target_nb(0, q, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b,
                                                              entry, mbi, comp, 1000.0, L, p)
     assert (a[0], b[0], entry[0]) == (q, -q, 100.0)
     assert (da, db) == (q, -q)
@@ -46,7 +46,7 @@ def test_trade_to_target_charges_fees_on_each_leg():
     p["spot_fee"], p["perp_fee"] = 0.001, 0.0005
     a, b, entry, mbi = np.zeros(1), np.zeros(1), np.zeros(1), np.zeros(1)
     comp = np.zeros((1, layout.N_COMP))
-    cash, *_ = nb.trade_to_target_nb(0, 5.0, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b, entry, mbi, comp,
+    cash, *_ = steps.trade_to_target_nb(0, 5.0, 1, 100.0, 100.0, 100.0, np.nan, np.nan, a, b, entry, mbi, comp,
                                      1000.0, 1.0, p)
     assert comp[0, layout.FEES] == pytest.approx(500.0 * 0.001 + 500.0 * 0.0005, rel=1e-12)
     assert cash == pytest.approx(1000.0 - 500.0 - 0.5 - 500.0, rel=1e-12)  # spot fee out of cash
@@ -54,27 +54,27 @@ def test_trade_to_target_charges_fees_on_each_leg():
 
 
 def test_held_direction():
-    assert nb.held_direction_nb(1.0, -1.0) == 1
-    assert nb.held_direction_nb(-1.0, 1.0) == -1
-    assert nb.held_direction_nb(0.0, -1.0) == 1  # a lone perp still names its pair
-    assert nb.held_direction_nb(0.0, 0.0) == 0
+    assert steps.held_direction_nb(1.0, -1.0) == 1
+    assert steps.held_direction_nb(-1.0, 1.0) == -1
+    assert steps.held_direction_nb(0.0, -1.0) == 1  # a lone perp still names its pair
+    assert steps.held_direction_nb(0.0, 0.0) == 0
 
 
 @pytest.mark.parametrize(("b", "cash"), [(-0.1, 0.3), (0.1, -0.3)])
 def test_funding_cash_is_minus_s_q_m_r(b, cash):
-    assert nb.funding_cash_nb(b, 30_000.0, 0.0001) == pytest.approx(cash, rel=1e-12)
+    assert steps.funding_cash_nb(b, 30_000.0, 0.0001) == pytest.approx(cash, rel=1e-12)
 
 
 def test_settle_funding_into_the_margin_uses_last_mark_in_a_gap():
     funding = np.array([[0.0001]])
     b, mbi, comp = np.array([-0.1]), np.array([300.0]), np.zeros((1, layout.N_COMP))
-    nb.settle_funding_nb(0, 0, np.array([0]), funding, np.array([[np.nan]]), b, np.array([20_000.0]), mbi, comp)
+    steps.settle_funding_nb(0, 0, np.array([0]), funding, np.array([[np.nan]]), b, np.array([20_000.0]), mbi, comp)
     assert mbi[0] == pytest.approx(300.2, rel=1e-12)
     assert comp[0, layout.FUNDING] == pytest.approx(0.2, rel=1e-12)
 
 
 def test_accrue_borrow():
-    assert nb.accrue_borrow_nb(-0.1, 30_000.0, 1e-5, 8.0) == pytest.approx(0.1 * 30_000.0 * 1e-5 * 8.0, rel=1e-12)
+    assert steps.accrue_borrow_nb(-0.1, 30_000.0, 1e-5, 8.0) == pytest.approx(0.1 * 30_000.0 * 1e-5 * 8.0, rel=1e-12)
 
 
 def test_maintenance_flat_and_tiered():
@@ -89,7 +89,7 @@ def _isolated(b0, adv, mo, fee=0.0, loss_margin=False):
     comp = np.zeros((1, layout.N_COMP))
     lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
     rec = layout.empty_trades(4)
-    freed, n = nb.liquidate_isolated_nb(0, 7, FLAT, b, entry, mbi, np.array([-b0]), np.array([mo]),
+    freed, n = liquidation.liquidate_isolated_nb(0, 7, FLAT, b, entry, mbi, np.array([-b0]), np.array([mo]),
                                         np.array([adv]), np.array([30_000.0]), comp, lock, lock_bar, reent, n_lq,
                                         layout.AFTER_CLOSE, loss_margin, fee, 0, True, rec, 0)
     return freed, n, b, mbi, comp, lock, lock_bar, rec
@@ -131,15 +131,15 @@ def test_isolated_liquidation_loss_margin_hands_the_rest_to_the_fund():
 def test_spot_margin_lambda_and_liquidation():
     # reverse carry: 0.1 borrowed at 30,000 (3,000), spot wallet assets 4,000; level 1.1 ⇒ P = 4000/0.11
     a, so_, adv = np.array([-0.1]), np.array([30_000.0]), np.array([40_000.0])
-    lam = nb.spot_margin_lambda_nb(4_000.0, a, so_, adv, 1.1)
+    lam = liquidation.spot_margin_lambda_nb(4_000.0, a, so_, adv, 1.1)
     px = 30_000.0 + lam * 10_000.0
     assert px == pytest.approx(4_000.0 / 0.11, rel=1e-12)
-    assert nb.spot_margin_lambda_nb(4_000.0, a, so_, np.array([36_000.0]), 1.1) == -1.0
+    assert liquidation.spot_margin_lambda_nb(4_000.0, a, so_, np.array([36_000.0]), 1.1) == -1.0
     comp = np.zeros((1, layout.N_COMP))
     lock, lock_bar, reent, n_lq = np.zeros(1, np.int64), np.full(1, -1.0), np.zeros(1, np.int64), np.zeros(1)
-    cash, _ = nb.liquidate_spot_nb(lam, a, np.array([0.1]), so_, adv, np.array([30_000.0]), 4_000.0, comp, lock,
-                                   lock_bar, reent, n_lq, layout.AFTER_CLOSE, 0.0, 3, 0, False, layout.empty_trades(),
-                                   0)
+    cash, _ = liquidation.liquidate_spot_nb(lam, a, np.array([0.1]), so_, adv, np.array([30_000.0]), 4_000.0,
+                                            comp, lock, lock_bar, reent, n_lq, layout.AFTER_CLOSE, 0.0, 3, 0, False,
+                                            layout.empty_trades(), 0)
     assert cash == pytest.approx(4_000.0 - 0.1 * px, rel=1e-12)
     assert cash / 0.1 / px == pytest.approx(0.1, rel=1e-9)  # 1.1 − 1: what is left after repaying
     assert (a[0], lock[0], n_lq[0]) == (0.0, -1, 1.0)
@@ -161,7 +161,7 @@ def test_cushion_and_triggers():
 def test_streaming_stats():
     state = (100.0, 0.0, 0.0, 0.0, 0.0, 100.0, 0.0, 0.0, 0.0)  # prev_eq, sums, n, peak, dd bars, max dd bars, max dd
     for eq in (110.0, 99.0, 104.5, 121.0):
-        state = nb.update_streaming_stats_nb(eq, *state)
+        state = steps.update_streaming_stats_nb(eq, *state)
     prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = state
     r = np.array([110.0 / 100.0, 99.0 / 110.0, 104.5 / 99.0, 121.0 / 104.5]) - 1.0
     assert sum_r == pytest.approx(r.sum(), rel=1e-12)
@@ -173,11 +173,11 @@ def test_streaming_stats():
 
 
 def test_target_and_lock_rules():
-    assert nb.target_nb(1, 0.5) == 1 and nb.target_nb(1, 0.0) == 0 and nb.target_nb(-1, np.nan) == 0
+    assert steps.target_nb(1, 0.5) == 1 and steps.target_nb(1, 0.0) == 0 and steps.target_nb(-1, np.nan) == 0
     # while a lock holds, "hold" keeps the held direction, "close" stays flat
-    assert nb.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_HOLD) == 1
-    assert nb.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_CLOSE) == 0
-    assert nb.effective_target_nb(-1, 1.0, 0, 1, layout.AFTER_CLOSE) == -1
+    assert steps.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_HOLD) == 1
+    assert steps.effective_target_nb(1, 1.0, 1, 1, layout.AFTER_CLOSE) == 0
+    assert steps.effective_target_nb(-1, 1.0, 0, 1, layout.AFTER_CLOSE) == -1
 
 
 @pytest.mark.parametrize(("args", "kind"), [
@@ -196,10 +196,10 @@ def test_target_and_lock_rules():
     ((-1, 0, 1, 0, 0.0, 0.0, False, False, False), layout.KIND_ENTRY),  # re-entry only into the liquidated direction
 ])
 def test_order_kind(args, kind):
-    assert nb.order_kind_nb(*args) == kind
+    assert steps.order_kind_nb(*args) == kind
 
 
 def test_isolated_breach_at_the_liquidation_price():
     px = 3300.0 / 0.1005
-    assert nb.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 + 1e-12), FLAT)
-    assert not nb.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 - 1e-9), FLAT)
+    assert liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 + 1e-12), FLAT)
+    assert not liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 - 1e-9), FLAT)

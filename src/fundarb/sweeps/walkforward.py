@@ -268,7 +268,7 @@ def walk_forward(
             book_equity = float(oos["final_equity"])
             row: dict[str, Any] = {"train_start": idx[a], "train_end": idx[b], "test_start": idx[b],
                                    "test_end": idx[c - 1] + market.timeframe, **point,
-                                   "test_capital": float(res.params[0].sum())}
+                                   "test_capital": float(res.params["capital"].sum())}
             for st in STATS:
                 row[f"is_{st}"] = best[st]
                 row[f"oos_{st}"] = oos[st]
