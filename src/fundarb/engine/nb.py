@@ -28,8 +28,6 @@ from fundarb.engine.layout import (
     M_LOCK_BAR,
     M_TRADES,
     N_COMP,
-    N_GSERIES,
-    N_SERIES,
     T_BARS_IN_MARKET,
     T_EQUITY,
     T_FIRST_BAR,
@@ -43,7 +41,6 @@ from fundarb.engine.layout import (
     T_SUM_DOWN2,
     T_SUM_R,
     T_SUM_R2,
-    TRADE_DTYPE,
 )
 from fundarb.engine.liquidation import (
     count_liquidation_nb,
@@ -281,38 +278,24 @@ def _group(
     return rec_n
 
 
-@nb.njit(cache=True)
-def simulate_detail_nb(
-    spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
+@nb.njit(cache=True, nogil=True)
+def simulate_nb(
+    g0, g1, spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
     funding, borrow_rate, spot_vol, perp_vol, target, weight, grp_start, mem_sym, mem_tgt, params, tiers,
-    tier_start, tier_len, bar_hours, series, gseries, mtotals, gtotals, rec,
+    tier_start, tier_len, bar_hours, detail, series, gseries, mtotals, gtotals, rec,
 ):  # pragma: no cover - compiled
-    """Detail mode: member and group series per bar, totals, and the trade log.
+    """Simulate groups ``g0 … g1-1``; the one entry point of both modes.
 
-    Returns the number of trade-log records; if it exceeds ``rec.shape[0]`` the log was truncated and the
-    caller runs again with room for that many.
+    Detail mode (``detail`` true) writes member and group series per bar and the trade log, and returns the
+    number of trade-log records: if it exceeds ``rec.shape[0]`` the log was truncated and the caller runs again
+    with room for that many. Sweep mode writes the totals and streaming statistics only (``series`` and
+    ``gseries`` may be ``(k, 1, 1)``): memory O(groups + members). Groups write disjoint columns of the
+    outputs and the function releases the GIL, so callers run ranges of groups on threads.
     """
-    n = np.int64(0)  # np.int64 and np.bool_ (not literals) keep _group at one compiled signature
-    for g in range(grp_start.shape[0] - 1):
+    n = np.int64(0)  # an int64, not a literal 0: _group keeps one compiled signature
+    for g in range(g0, g1):
         n = _group(g, grp_start[g], grp_start[g + 1], mem_sym, mem_tgt, tier_start, tier_len,
                    spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low,
                    mark_close, funding, borrow_rate, spot_vol, perp_vol, target, weight, params[g], tiers,
-                   bar_hours, np.bool_(True), series, gseries, mtotals, gtotals, rec, n)
+                   bar_hours, detail, series, gseries, mtotals, gtotals, rec, n)
     return n
-
-
-@nb.njit(cache=True, parallel=True)
-def simulate_sweep_nb(
-    spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
-    funding, borrow_rate, spot_vol, perp_vol, target, weight, grp_start, mem_sym, mem_tgt, params, tiers,
-    tier_start, tier_len, bar_hours, mtotals, gtotals,
-):  # pragma: no cover - compiled
-    """Sweep mode: totals and streaming statistics only; memory O(groups + members), not O(bars × columns)."""
-    series = np.empty((N_SERIES, 1, 1))
-    gseries = np.empty((N_GSERIES, 1, 1))
-    rec = np.empty(0, TRADE_DTYPE)
-    for g in nb.prange(grp_start.shape[0] - 1):
-        _group(g, grp_start[g], grp_start[g + 1], mem_sym, mem_tgt, tier_start, tier_len,
-               spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
-               funding, borrow_rate, spot_vol, perp_vol, target, weight, params[g], tiers, bar_hours,
-               np.bool_(False), series, gseries, mtotals, gtotals, rec, np.int64(0))

@@ -12,9 +12,11 @@ import inspect
 import itertools
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import pandas as pd
 
@@ -381,30 +383,55 @@ def simulate(
     starts = np.cumsum([0] + [len(t) for t in tier_tables[:-1]]).astype(np.int64)
     lens = np.array([len(t) for t in tier_tables], dtype=np.int64)
     A = market.arrays
-    args: tuple[Any, ...] = (*(kernel_input(A[name], np.float64) for name in MARKET_ARRAYS),
-            kernel_input(target, np.int8), kernel_input(flex_2d(weight), np.float64),
-            kernel_input(grp_start, np.int64), kernel_input(mem_sym, np.int64), kernel_input(mem_tgt, np.int64),
-            kernel_input(params, layout.PARAMS_DTYPE), kernel_input(tier_arr, np.float64),
-            kernel_input(starts[mem_sym], np.int64), kernel_input(lens[mem_sym], np.int64), float(market.bar_hours))
+    args: tuple[Any, ...] = (
+        *(kernel_input(A[name], np.float64) for name in MARKET_ARRAYS),
+        kernel_input(target, np.int8), kernel_input(flex_2d(weight), np.float64),
+        kernel_input(grp_start, np.int64), kernel_input(mem_sym, np.int64), kernel_input(mem_tgt, np.int64),
+        kernel_input(params, layout.PARAMS_DTYPE), kernel_input(tier_arr, np.float64),
+        kernel_input(starts[mem_sym], np.int64), kernel_input(lens[mem_sym], np.int64), float(market.bar_hours))
     n_mem, n_grp = len(mem_sym), len(grp_start) - 1
     mtotals = np.zeros((layout.N_MTOTALS, n_mem))
     gtotals = np.zeros((layout.N_GTOTALS, n_grp))
-    series = gseries = None
-    records = layout.empty_trades()
     if mode == "detail":
         series = np.zeros((layout.N_SERIES, len(market.index), n_mem))
         gseries = np.zeros((layout.N_GSERIES, len(market.index), n_grp))
         cap = max(256, 4 * n_mem)
         while True:
             rec = layout.empty_trades(cap)
-            n = k.simulate_detail_nb(*(*args, series, gseries, mtotals, gtotals, rec))
+            n = k.simulate_nb(*(0, n_grp, *args, True, series, gseries, mtotals, gtotals, rec))
             if n <= cap:
-                records = rec[:n]
-                break
+                return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals,
+                        "records": rec[:n]}
             cap = n
+    # sweep mode: totals only, ranges of groups on threads (the kernel releases the GIL)
+    no_series, no_gseries = np.zeros((layout.N_SERIES, 1, 1)), np.zeros((layout.N_GSERIES, 1, 1))
+    no_records = layout.empty_trades()
+
+    def run_range(bounds: tuple[int, int]) -> None:
+        k.simulate_nb(*(*bounds, *args, False, no_series, no_gseries, mtotals, gtotals, no_records))
+
+    ranges = group_ranges(n_grp, kernel_threads())
+    if len(ranges) <= 1:
+        for r in ranges:
+            run_range(r)
     else:
-        k.simulate_sweep_nb(*(*args, mtotals, gtotals))
-    return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
+        with ThreadPoolExecutor(max_workers=kernel_threads()) as pool:
+            list(pool.map(run_range, ranges))
+    return {"series": None, "gseries": None, "mtotals": mtotals, "gtotals": gtotals, "records": no_records}
+
+
+def kernel_threads() -> int:
+    """Threads sweep mode runs the kernel on: ``NUMBA_NUM_THREADS`` (default: the machine's cores)."""
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+
+
+def group_ranges(n_groups: int, threads: int) -> list[tuple[int, int]]:
+    """Split ``n_groups`` into contiguous ranges, about four per thread so that uneven groups even out."""
+    if n_groups == 0:
+        return []
+    n = min(n_groups, 1 if threads <= 1 else 4 * threads)
+    edges = np.linspace(0, n_groups, n + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(edges) if b > a]
 
 
 @dataclass(frozen=True, eq=False)
