@@ -106,7 +106,7 @@ def liquidate_isolated_nb(i, t, tl, b, entry, mbi, a, mo_, adv, last_m, comp, lo
     return freed, rec_n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def cross_liquidation_lambda_nb(mb, b, entry, mo, adv, tiers, tier_start, tier_len, m0):  # pragma: no cover
     """Fraction λ of the way from the open to the adverse extremes at which a cross account hits maintenance.
 
@@ -187,7 +187,7 @@ def liquidate_cross_nb(lam, mbi, b, entry, a, mo, adv, last_m, lock, lock_bar, r
     return rec_n
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def spot_extremes_nb(t, m0, mem_sym, spot_open, spot_high, spot_low, spot_close, a, act_s, last_s, so_,
                      adv):  # pragma: no cover
     """Each spot leg's price at the open ``so_`` and at its adverse intrabar extreme ``adv`` (high for a loan)."""
@@ -203,7 +203,7 @@ def spot_extremes_nb(t, m0, mem_sym, spot_open, spot_high, spot_low, spot_close,
         adv[i] = x if (np.isfinite(x) and act_s[i]) else (sc if act_s[i] else last_s[i])
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def spot_margin_lambda_nb(cash, a, so_, adv, level):  # pragma: no cover
     """Fraction λ of the way to the adverse extremes at which ``assets / borrowed`` reaches ``level``; −1 if never.
 

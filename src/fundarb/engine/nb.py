@@ -93,6 +93,7 @@ def _group(
     n = m1 - m0
     after = p.after_liquidation
     cross = p.cross_margin
+    managed = 0.0 < p.rebalance_at < 1.0 or np.isfinite(p.spot_rebalance_level)  # a §5 trigger is on
     L = p.leverage
     Ls = p.spot_leverage
     reb_every = p.rebalance_every
@@ -244,8 +245,9 @@ def _group(
             g_in_mkt += 1.0
 
         # margin-management triggers seen at this close, acted on at the next open (DESIGN §5)
-        margin_triggers_nb(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len,
-                         m0, cross, p.rebalance_at, p.spot_rebalance_level)
+        if managed:
+            margin_triggers_nb(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start,
+                               tier_len, m0, cross, p.rebalance_at, p.spot_rebalance_level)
 
         if g_first >= 0.0:
             prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = update_streaming_stats_nb(

@@ -285,7 +285,7 @@ def mark_to_close_nb(t, m0, mem_sym, spot_close, mark_close, borrow_rate, defaul
 
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def account_cushion_nb(mbi, b, entry, mark, tiers, tier_start, tier_len, m0):  # pragma: no cover
     """Cross account's cushion ``MB + Σ b_i·(m_i − entry_i) − Σ MM_i`` at the marks ``mark``."""
     c = 0.0
@@ -297,7 +297,7 @@ def account_cushion_nb(mbi, b, entry, mark, tiers, tier_start, tier_len, m0):  #
     return c
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def margin_triggers_nb(reb_due, c0, c0g, cash, a, b, entry, mbi, last_s, last_m, tiers, tier_start, tier_len, m0,
                      cross, reb_at, spot_reb):  # pragma: no cover
     """Set ``reb_due`` from the cushion (``rebalance_at``) and spot-level (``spot_rebalance_level``) triggers at
@@ -353,7 +353,7 @@ def update_streaming_stats_nb(eq, prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_
     return eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def write_bar_nb(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries):  # pragma: no cover
     """Detail mode: this bar's group and member series."""
     gseries[G_EQUITY, t, g] = eq

@@ -148,7 +148,7 @@ def load_tiers(path: str | os.PathLike[str], symbol: str) -> Tiers:
     return tiers_from_ccxt(data[key], source=f"{p}[{key}]")
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, inline="always")
 def tier_of(tiers: np.ndarray, notional: float) -> int:
     """Row of the tier whose ``[min, max)`` holds ``notional`` (the last one above all)."""
     n = tiers.shape[0]
