@@ -172,21 +172,26 @@ MAX_LEVERAGE = 125.0  # Binance's largest perp leverage: the bound when only a f
 
 def check_leverage(leverages: Sequence[float], capitals: Sequence[float], tier_tables: Sequence[np.ndarray],
                    symbols: Sequence[str], *, flat: bool) -> None:
-    """Refuse leverage no exchange gives (DESIGN §3, §5): above 125 with a flat mmr, and an initial margin ``1/L``
-    at or below the maintenance rate of the tier the entry's notional falls in (such a position would be
-    liquidated as it opens). The tier-free ranges are :class:`EngineOptions`' own."""
-    for lev in leverages:
-        if flat and lev > MAX_LEVERAGE:
-            raise ConfigError(f"leverage must be > 0 and ≤ {MAX_LEVERAGE:g} (the exchange's maximum), got {lev!r}")
-        for cap in capitals:
-            notional = cap * lev / (lev + 1.0)  # a carry of the whole capital: the largest one-symbol entry
-            for sym, tl in zip(symbols, tier_tables, strict=True):
-                i = min(int(np.searchsorted(tl[:, layout.TIER_MAX], notional, side="right")), len(tl) - 1)
-                if 1.0 / lev <= tl[i, layout.TIER_MMR]:
-                    raise ConfigError(
-                        f"leverage {lev!r}: the initial margin 1/L = {1.0 / lev:.4g} is at or below the maintenance "
-                        f"margin rate {tl[i, layout.TIER_MMR]:g} of {sym}'s tier for a {notional:,.0f} notional; "
-                        f"leverage must be below {1.0 / tl[i, layout.TIER_MMR]:g} there")
+    """Refuse leverage no exchange gives, for each account's ``(leverage, capital)`` pair (DESIGN §3, §5): above
+    125 with a flat mmr, and an initial margin ``1/L`` at or below the maintenance rate of the tier the entry's
+    notional falls in (such a position would be liquidated as it opens). The tier-free ranges are
+    :class:`EngineOptions`' own."""
+    lev = np.asarray(leverages, dtype=np.float64)
+    cap = np.asarray(capitals, dtype=np.float64)
+    if flat and (lev > MAX_LEVERAGE).any():
+        bad = float(lev[np.argmax(lev > MAX_LEVERAGE)])
+        raise ConfigError(f"leverage must be > 0 and ≤ {MAX_LEVERAGE:g} (the exchange's maximum), got {bad!r}")
+    notional = cap * lev / (lev + 1.0)  # a carry of the whole capital: the largest one-symbol entry
+    for sym, tl in zip(symbols, tier_tables, strict=True):
+        row = np.minimum(np.searchsorted(tl[:, layout.TIER_MAX], notional, side="right"), len(tl) - 1)
+        mmr = tl[row, layout.TIER_MMR]
+        hit = 1.0 / lev <= mmr
+        if hit.any():
+            k = int(np.argmax(hit))
+            raise ConfigError(
+                f"leverage {float(lev[k])!r}: the initial margin 1/L = {1.0 / lev[k]:.4g} is at or below the "
+                f"maintenance margin rate {mmr[k]:g} of {sym}'s tier for a {notional[k]:,.0f} notional; "
+                f"leverage must be below {1.0 / mmr[k]:g} there")
 
 
 def _tiers_for(tiers: Any, symbol: str, mmr: float) -> np.ndarray:
