@@ -379,10 +379,12 @@ def simulate(
     params: np.ndarray,
     tier_tables: list[np.ndarray],
     mode: str = "detail",
+    trades: bool = True,
 ) -> dict[str, Any]:
     """Run the kernels on prepared arrays; returns the raw outputs that :class:`Result` wraps.
 
-    ``tier_tables`` holds one tier table per market symbol; members use their symbol's.
+    ``tier_tables`` holds one tier table per market symbol; members use their symbol's. Ranges of groups run on
+    threads (the kernel releases the GIL). ``trades=False`` skips the trade log of detail mode.
     """
     tier_arr = np.concatenate(tier_tables)
     starts = np.cumsum([0] + [len(t) for t in tier_tables[:-1]]).astype(np.int64)
@@ -397,36 +399,45 @@ def simulate(
     n_mem, n_grp = len(mem_sym), len(grp_start) - 1
     mtotals = np.zeros((layout.N_MTOTALS, n_mem))
     gtotals = np.zeros((layout.N_GTOTALS, n_grp))
+    ranges = group_ranges(n_grp, kernel_threads())
     if mode == "detail":
         series = np.zeros((layout.N_SERIES, len(market.index), n_mem))
         gseries = np.zeros((layout.N_GSERIES, len(market.index), n_grp))
-        cap = max(256, 4 * n_mem)
-        while True:
-            rec = layout.empty_trades(cap)
-            n = k.simulate_nb(*(0, n_grp, *args, True, series, gseries, mtotals, gtotals, rec))
-            if n <= cap:
-                return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals,
-                        "records": rec[:n]}
-            cap = n
-    # sweep mode: totals only, ranges of groups on threads (the kernel releases the GIL)
+
+        def run_detail(bounds: tuple[int, int]) -> np.ndarray:
+            g0, g1 = bounds
+            cap = max(64, 4 * int(grp_start[g1] - grp_start[g0])) if trades else 0
+            while True:  # a range whose trade log overflowed runs again with room for all of it
+                rec = layout.empty_trades(cap)
+                n = k.simulate_nb(*(g0, g1, *args, True, series, gseries, mtotals, gtotals, rec))
+                if n <= cap or not trades:
+                    return rec[:n]
+                cap = n
+
+        logs = run_on_threads(run_detail, ranges)
+        records = np.concatenate(logs) if logs else layout.empty_trades()
+        return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
+    # sweep mode: totals only
     no_series, no_gseries = np.zeros((layout.N_SERIES, 1, 1)), np.zeros((layout.N_GSERIES, 1, 1))
     no_records = layout.empty_trades()
 
-    def run_range(bounds: tuple[int, int]) -> None:
+    def run_totals(bounds: tuple[int, int]) -> None:
         k.simulate_nb(*(*bounds, *args, False, no_series, no_gseries, mtotals, gtotals, no_records))
 
-    ranges = group_ranges(n_grp, kernel_threads())
-    if len(ranges) <= 1:
-        for r in ranges:
-            run_range(r)
-    else:
-        with ThreadPoolExecutor(max_workers=kernel_threads()) as pool:
-            list(pool.map(run_range, ranges))
+    run_on_threads(run_totals, ranges)
     return {"series": None, "gseries": None, "mtotals": mtotals, "gtotals": gtotals, "records": no_records}
 
 
+def run_on_threads(fn: Any, ranges: list[tuple[int, int]]) -> list[Any]:
+    """``fn`` over each range of groups, in order; on :func:`kernel_threads` threads when there are several."""
+    if len(ranges) <= 1:
+        return [fn(r) for r in ranges]
+    with ThreadPoolExecutor(max_workers=kernel_threads()) as pool:
+        return list(pool.map(fn, ranges))
+
+
 def kernel_threads() -> int:
-    """Threads sweep mode runs the kernel on: ``NUMBA_NUM_THREADS`` (default: the machine's cores)."""
+    """Threads the kernel runs on: ``NUMBA_NUM_THREADS`` (default: the machine's cores)."""
     return max(1, int(numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
 
 

@@ -256,7 +256,7 @@ def run_points(
     member_target = np.concatenate(mem_tgt)
     out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=member_target,
                    params=par, tier_tables=[tier_table(tiers, s, mmr) for s in market.symbols],
-                   mode="detail" if need_series else "sweep")
+                   mode="detail" if need_series else "sweep", trades=keep)
     members = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(prepared)), n_sym),
                                          np.tile(np.asarray(market.symbols, dtype=object), len(prepared))],
                                         names=["point", "symbol"])
