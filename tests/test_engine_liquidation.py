@@ -91,15 +91,17 @@ def test_cross_lambda_edges():
     assert 30_000.0 + lam * 4_000.0 == pytest.approx(3300.0 / 0.1005, rel=1e-12)  # the isolated price, 32,835.82
 
 
-def test_cross_lambda_retakes_the_tier():
-    # one short of 2 from 24,000 with 1,000: the adverse notional (60,000) is in tier 1, the liquidation notional
-    # (48,805) in tier 0; λ must land on the exchange-rule price of that single perp
-    lam = liquidation.cross_liquidation_lambda_nb(1_000.0, np.array([-2.0]), np.array([24_000.0]),
-                                                  np.array([24_000.0]), np.array([30_000.0]), TIERED, np.array([0]),
-                                                  np.array([3]), 0)
+@pytest.mark.parametrize(("mb", "price"), [(1_000.0, 49_000.0 / 2.008), (3_000.0, 51_050.0 / 2.01)])
+def test_cross_lambda_retakes_the_tier(mb, price):
+    # one short of 2 from 24,000 (notional 48,000, tier 0), adverse extreme 30,000 (60,000, tier 1). With 1,000
+    # it is liquidated in tier 0: (1,000 + 48,000) / (2·0.004 + 2); with 3,000 in tier 1 (notional 50,796):
+    # (3,000 + 50 + 48,000) / (2·0.005 + 2). λ lands on the exchange-rule price of that single perp.
+    lam = liquidation.cross_liquidation_lambda_nb(mb, np.array([-2.0]), np.array([24_000.0]), np.array([24_000.0]),
+                                                  np.array([30_000.0]), TIERED, np.array([0]), np.array([3]), 0)
     px = 24_000.0 + lam * 6_000.0
-    assert px == pytest.approx(liq_price_mark(TIERED, -2.0, 24_000.0, 1_000.0), rel=1e-12)
-    assert 1_000.0 - 2.0 * (px - 24_000.0) == pytest.approx(maintenance_nb(TIERED, 2.0, px), rel=1e-9)
+    assert px == pytest.approx(price, rel=1e-12)
+    assert px == pytest.approx(liq_price_mark(TIERED, -2.0, 24_000.0, mb), rel=1e-12)
+    assert mb - 2.0 * (px - 24_000.0) == pytest.approx(maintenance_nb(TIERED, 2.0, px), rel=1e-9)
 
 
 @pytest.mark.parametrize(("fee", "loss_margin"), [(0.01, False), (0.0, False), (0.0, True)])

@@ -167,6 +167,8 @@ def test_cushion_and_triggers():
     assert not rebalance_due_nb(-1.0, c0, 1.0)  # off unless 0 < x < 1
     assert spot_level_due_nb(1.3, 1.0, 1.3) and not spot_level_due_nb(1.31, 1.0, 1.3)
     assert not spot_level_due_nb(1.0, 1.0, np.nan)
+    assert not spot_level_due_nb(1.0, 1.0, np.inf)  # off unless y is finite
+    assert not spot_level_due_nb(1.0, 0.0, 1.3)  # no loan, no level
 
 
 def test_streaming_stats():
@@ -214,6 +216,10 @@ def test_isolated_breach_at_the_liquidation_price():
     px = 3300.0 / 0.1005
     assert liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 + 1e-12), FLAT)
     assert not liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 - 1e-9), FLAT)
+    # the trigger is "≤": with mmr 0 a short of 1 from 100 with margin 10 is liquidated exactly at 110
+    zero = np.array([[0.0, np.inf, 0.0, 0.0]])
+    assert liquidation.isolated_breached_nb(10.0, -1.0, 100.0, 110.0, zero)
+    assert not liquidation.isolated_breached_nb(10.0, -1.0, 100.0, 109.99, zero)
 
 
 def test_slippage_frac_participation_model_and_fallbacks():

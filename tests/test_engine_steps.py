@@ -74,9 +74,11 @@ def test_mark_to_open_moves_each_leg_and_keeps_the_last_price_in_a_gap():
     assert list(first) == [0.0, -1.0, -1.0] and list(last) == [0.0, -1.0, -1.0]
 
 
-def test_mark_to_open_every_pair_in_a_gap():
-    any_open, *_ = _open([np.nan], [100.0], [100.0])
-    assert not any_open
+@pytest.mark.parametrize("prices", [([np.nan], [100.0], [100.0]), ([100.0], [np.nan], [100.0]),
+                                    ([100.0], [100.0], [np.nan])])
+def test_mark_to_open_any_missing_open_is_a_gap(prices):
+    any_open, _, _, gap, *_ = _open(*prices)
+    assert not any_open and gap[0]
 
 
 def test_equity_at_open():
