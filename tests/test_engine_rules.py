@@ -6,7 +6,18 @@ import numpy as np
 import pytest
 
 from fundarb.engine import layout, liquidation, steps
-from fundarb.engine.rules import cushion_nb, maintenance_nb, rebalance_due_nb, sizing_qty_nb, spot_level_due_nb
+from fundarb.engine.rules import (
+    cost_reserved_qty_nb,
+    cushion_nb,
+    maintenance_nb,
+    rebalance_due_nb,
+    sizing_qty_nb,
+    slippage_frac_nb,
+    spot_level_due_nb,
+    tier_maintenance_nb,
+    trade_costs_nb,
+)
+from fundarb.engine.tiers import liq_price_mark, liquidation_price, tier_of
 
 FLAT = np.array([[0.0, np.inf, 0.005, 0.0]])  # DESIGN §5 worked examples: flat mmr 0.5%, no fees
 TIERED = np.array([[0.0, 50_000.0, 0.004, 0.0], [50_000.0, 250_000.0, 0.005, 50.0], [250_000.0, np.inf, 0.01, 1_300.0]])
@@ -156,6 +167,8 @@ def test_cushion_and_triggers():
     assert not rebalance_due_nb(-1.0, c0, 1.0)  # off unless 0 < x < 1
     assert spot_level_due_nb(1.3, 1.0, 1.3) and not spot_level_due_nb(1.31, 1.0, 1.3)
     assert not spot_level_due_nb(1.0, 1.0, np.nan)
+    assert not spot_level_due_nb(1.0, 1.0, np.inf)  # off unless y is finite
+    assert not spot_level_due_nb(1.0, 0.0, 1.3)  # no loan, no level
 
 
 def test_streaming_stats():
@@ -203,3 +216,88 @@ def test_isolated_breach_at_the_liquidation_price():
     px = 3300.0 / 0.1005
     assert liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 + 1e-12), FLAT)
     assert not liquidation.isolated_breached_nb(300.0, -0.1, 30_000.0, px * (1 - 1e-9), FLAT)
+    # the trigger is "≤": with mmr 0 a short of 1 from 100 with margin 10 is liquidated exactly at 110
+    zero = np.array([[0.0, np.inf, 0.0, 0.0]])
+    assert liquidation.isolated_breached_nb(10.0, -1.0, 100.0, 110.0, zero)
+    assert not liquidation.isolated_breached_nb(10.0, -1.0, 100.0, 109.99, zero)
+
+
+def test_slippage_frac_participation_model_and_fallbacks():
+    # k·sqrt(qty/vol) = 0.1·sqrt(4/100) = 0.02
+    assert slippage_frac_nb(0.0003, 0.1, 4.0, 100.0) == pytest.approx(0.02, rel=1e-12)
+    # the fixed fraction when the model is off (k = 0) or the bar's volume is unknown or zero
+    assert slippage_frac_nb(0.0003, 0.0, 4.0, 100.0) == 0.0003
+    assert slippage_frac_nb(0.0003, 0.1, 4.0, np.nan) == 0.0003
+    assert slippage_frac_nb(0.0003, 0.1, 4.0, 0.0) == 0.0003
+
+
+def test_trade_costs_per_leg():
+    # 0.5 spot at 30,000 (15,000) and −0.5 perp at 30,010 (15,005): fee, half spread, slippage × each notional
+    c = trade_costs_nb(0.5, -0.5, 30_000.0, 30_010.0, np.nan, np.nan, 0.001, 0.0005, 0.0002, 0.0003, 0.0)
+    expected = (15.0, 7.5025, 3.0, 3.001, 4.5, 4.5015)
+    assert c == pytest.approx(expected, rel=1e-12)
+    # participation slippage: |Δ| = 1 against volumes 100 and 25 → 0.1·sqrt(0.01) = 1%, 0.1·sqrt(0.04) = 2%
+    c = trade_costs_nb(1.0, -1.0, 100.0, 100.0, 100.0, 25.0, 0.0, 0.0, 0.0, 0.0003, 0.1)
+    assert c == pytest.approx((0.0, 0.0, 0.0, 0.0, 1.0, 2.0), rel=1e-12)
+    assert trade_costs_nb(0.0, 0.0, 100.0, 100.0, np.nan, np.nan, 0.001, 0.001, 0.001, 0.001, 0.0) == (0.0,) * 6
+
+
+def test_cost_reserved_qty_is_the_fixed_point():
+    # carry from flat, L = 1, prices 100, fees 0.1% + 0.05%: q·100·(L+1)/L = E − q·100·0.0015
+    # ⇒ q = E / (100·(2 + 0.0015)) = 1000 / 200.15
+    args = (100.0, 100.0, np.nan, np.nan, 1.0, 3.0, 0.001, 0.0005, 0.0, 0.0, 0.0)
+    q = cost_reserved_qty_nb(1, 1000.0, 0.0, 0.0, *args)
+    assert q == pytest.approx(1000.0 / 200.15, rel=1e-12)
+    assert q < sizing_qty_nb(1, 1000.0, 100.0, 1.0, 3.0)
+    # already held at that size: nothing to trade, nothing reserved
+    assert cost_reserved_qty_nb(1, 1000.0, 5.0, -5.0, *args) == sizing_qty_nb(1, 1000.0, 100.0, 1.0, 3.0)
+    assert cost_reserved_qty_nb(0, 1000.0, 0.0, 0.0, *args) == 0.0
+    assert cost_reserved_qty_nb(1, 0.0, 0.0, 0.0, *args) == 0.0
+
+
+def test_cost_reserved_qty_with_steep_participation_slippage_never_overspends():
+    # k = 50 against a volume of 1: the slippage fraction grows with sqrt(q); whichever way the fixed point is
+    # found, the equity left after the trade's costs must still size at least the quantity returned
+    args = (100.0, 100.0, 1.0, 1.0, 1.0, 3.0, 0.0, 0.0, 0.0, 0.0, 50.0)
+    q = cost_reserved_qty_nb(1, 1000.0, 0.0, 0.0, *args)
+    c = trade_costs_nb(q, -q, 100.0, 100.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 50.0)
+    assert 0.0 < q < 5.0
+    assert sizing_qty_nb(1, 1000.0 - sum(c), 100.0, 1.0, 3.0) == pytest.approx(q, rel=1e-9)
+
+
+def test_tier_maintenance_and_tier_of():
+    # MM = n·mmr − cum in the given row: 80,000·0.005 − 50 = 350; cum keeps MM continuous at 50,000
+    assert tier_maintenance_nb(TIERED, 1, 80_000.0) == pytest.approx(350.0, rel=1e-12)
+    assert tier_maintenance_nb(TIERED, 0, 50_000.0) == tier_maintenance_nb(TIERED, 1, 50_000.0) == 200.0
+    # [min, max): a boundary belongs to the upper tier; the last tier covers everything above
+    assert [tier_of(TIERED, n) for n in (0.0, 49_999.99, 50_000.0, 250_000.0, 1e12)] == [0, 0, 1, 2, 2]
+    capped = TIERED.copy()
+    capped[-1, layout.TIER_MAX] = 1e6
+    assert tier_of(capped, 5e6) == 2
+
+
+@pytest.mark.parametrize(("b", "margin", "price"), [
+    (0.1, 300.0, 27_135.678),             # long 0.1 BTC at 30,000, 10×: (300 − 3,000) / (0.0005 − 0.1)
+    (20_000.0 / 30_000.0, 1_000.0, 28_643.216),  # long 20,000 notional, 20×: (1,000 − 20,000) / (−0.995·q)
+    (-0.1, 300.0, 32_835.821),            # short 0.1 BTC, 10×: (300 + 3,000) / (0.0005 + 0.1)
+])
+def test_liq_price_mark_design_worked_examples(b, margin, price):
+    assert round(liq_price_mark(FLAT, b, 30_000.0, margin), 3) == price
+
+
+def test_liq_price_mark_tiers_and_floor():
+    # short 2 at 24,000 with margin 1,000: tier 1 would give 49,050/2.01 = 24,402.99 (notional 48,806 < 50,000,
+    # inconsistent); tier 0: (1,000 + 48,000) / (2·0.004 + 2) = 24,402.39, notional in tier 0
+    assert liq_price_mark(TIERED, -2.0, 24_000.0, 1_000.0) == pytest.approx(49_000.0 / 2.008, rel=1e-12)
+    # short 10 at 30,000 with margin 10,000: tier 2, (10,000 + 1,300 + 300,000) / (0.1 + 10)
+    assert liq_price_mark(TIERED, -10.0, 30_000.0, 10_000.0) == pytest.approx(311_300.0 / 10.1, rel=1e-12)
+    # a long with more margin than notional is never liquidated: the price floors at 0
+    assert liq_price_mark(FLAT, 0.1, 30_000.0, 5_000.0) == 0.0
+
+
+@pytest.mark.parametrize(("side", "qty", "margin", "price"), [
+    ("long", 0.1, 300.0, 27_150.0), ("long", 20_000.0 / 30_000.0, 1_000.0, 28_650.0),
+    ("short", 0.1, 300.0, 32_850.0)])
+def test_liquidation_price_entry_basis_guides(side, qty, margin, price):
+    assert liquidation_price(side, 30_000.0, qty, margin, mmr=0.005, mm_basis="entry") == pytest.approx(price,
+                                                                                                          rel=1e-12)
