@@ -42,7 +42,7 @@ def after_liquidation_nb(i, direction, t, after, lock, lock_bar, reent):  # prag
 @nb.njit(cache=True, inline="always")
 def count_liquidation_nb(n_liq, first_liq, t):  # pragma: no cover
     """Count one liquidation event of the group at bar ``t``: returns the new ``(n_liquidations, first bar)``."""
-    return n_liq + 1.0, (t if first_liq < 0.0 else first_liq)
+    return n_liq + 1.0, (float(t) if first_liq < 0.0 else first_liq)
 
 
 @nb.njit(cache=True, inline="always")
