@@ -21,6 +21,23 @@ settings.register_profile("explore", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Drop Numba cache files older than the newest engine source.
+
+    Numba checks a cached kernel against its own file only, but ``nb._group`` inlines the rules of
+    ``steps.py``, ``liquidation.py``, ``rules.py`` and ``tiers.py``: after an edit there, the cache of ``nb.py``
+    would still hold the old rules. A fresh checkout has no cache, so this matters for local runs only.
+    """
+    engine = ROOT / "src" / "fundarb" / "engine"
+    cache = engine / "__pycache__"
+    if not cache.is_dir():
+        return
+    newest = max(f.stat().st_mtime for f in engine.glob("*.py"))
+    for f in [*cache.glob("*.nbi"), *cache.glob("*.nbc")]:
+        if f.stat().st_mtime < newest:
+            f.unlink(missing_ok=True)
+
+
 def real_data_dir(environ: os._Environ[str] | dict[str, str] | None = None) -> Path:
     """``$FUNDARB_DATA`` if set (even if it does not exist: then the real-data tests skip), else ../shared/data."""
     env = os.environ if environ is None else environ
