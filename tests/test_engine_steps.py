@@ -180,9 +180,10 @@ def test_write_bar(cross):
     series = np.zeros((layout.N_SERIES, 2, 3))
     gseries = np.zeros((layout.N_GSERIES, 2, 2))
     comp = np.arange(2.0 * layout.N_COMP).reshape(2, layout.N_COMP)
-    steps.write_bar_nb(1, 1, 1, 1_000.0, 400.0, cross, np.array([0.5, 0.0]), np.array([-0.5, 0.0]),
+    steps.write_bar_nb(1, 1, 1, 1_000.0, 400.0, True, cross, np.array([0.5, 0.0]), np.array([-0.5, 0.0]),
                        np.array([250.0, 50.0]), comp, series, gseries)
-    assert list(gseries[:, 1, 1]) == [1_000.0, 400.0, 300.0]  # equity, cash, the account's total margin
+    # equity, cash, the account's total margin, held
+    assert list(gseries[:, 1, 1]) == [1_000.0, 400.0, 300.0, 1.0]
     assert not gseries[:, :, 0].any() and not gseries[:, 0, :].any()
     assert np.array_equal(series[: layout.N_COMP, 1, 1:].T, comp)
     assert (series[layout.SPOT_QTY, 1, 1], series[layout.PERP_QTY, 1, 1]) == (0.5, -0.5)

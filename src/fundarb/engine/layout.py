@@ -25,9 +25,12 @@ N_SERIES = len(SERIES)
 N_COMP = 9  # the first nine series are the PnL components of DESIGN §6
 
 # -- group series (detail mode): rows of gseries[k, t, g] --------------------------------------------------
-G_EQUITY, G_CASH, G_MARGIN = range(3)
-GSERIES = ("equity", "cash", "margin_balance")
+G_EQUITY, G_CASH, G_MARGIN, G_HELD = range(4)
+GSERIES = ("equity", "cash", "margin_balance", "held")  # held: 1.0 when the account holds a leg at the close
 N_GSERIES = len(GSERIES)
+
+# -- what the kernels write per bar (their ``level`` argument) -----------------------------------------------
+LEVEL_TOTALS, LEVEL_BOOK, LEVEL_DETAIL = range(3)  # totals only; + group equity and held; + everything and trades
 
 # -- member totals: rows 0..8 are the components' final values ---------------------------------------------
 M_TRADES, M_LIQ, M_BARS_IN_MARKET, M_FIRST_BAR, M_LAST_BAR, M_LOCK_BAR = range(9, 15)

@@ -19,8 +19,12 @@ import numba as nb
 import numpy as np
 
 from fundarb.engine.layout import (
+    G_EQUITY,
+    G_HELD,
     KIND_EXIT,
     KIND_REENTRY,
+    LEVEL_BOOK,
+    LEVEL_DETAIL,
     M_BARS_IN_MARKET,
     M_FIRST_BAR,
     M_LAST_BAR,
@@ -82,7 +86,7 @@ def _group(
     g, m0, m1, mem_sym, mem_tgt, tier_start, tier_len,
     spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
     funding, borrow_rate, spot_vol, perp_vol, target, weight, p, tiers, bar_hours,
-    detail, series, gseries, mtotals, gtotals, rec, rec_n,
+    level, series, gseries, mtotals, gtotals, rec, rec_n,
 ):  # pragma: no cover - compiled
     """Simulate group ``g`` (members ``m0 … m1-1``) bar by bar in DESIGN §2's order. Returns the record count.
 
@@ -91,6 +95,8 @@ def _group(
     """
     T = spot_open.shape[0]
     n = m1 - m0
+    detail = level == LEVEL_DETAIL  # member series and the trade log
+    book = level == LEVEL_BOOK      # the group's equity and held flag only
     after = p.after_liquidation
     cross = p.cross_margin
     managed = 0.0 < p.rebalance_at < 1.0 or np.isfinite(p.spot_rebalance_level)  # a §5 trigger is on
@@ -253,7 +259,10 @@ def _group(
             prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd = update_streaming_stats_nb(
                 eq, prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_bars, max_dd_bars, max_dd)
         if detail:
-            write_bar_nb(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries)
+            write_bar_nb(t, g, m0, eq, cash, held_any, cross, a, b, mbi, comp, series, gseries)
+        elif book:
+            gseries[G_EQUITY, t, g] = eq
+            gseries[G_HELD, t, g] = 1.0 if held_any else 0.0
 
     for i in range(n):
         for k in range(N_COMP):
@@ -284,20 +293,22 @@ def _group(
 def simulate_nb(
     g0, g1, spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low, mark_close,
     funding, borrow_rate, spot_vol, perp_vol, target, weight, grp_start, mem_sym, mem_tgt, params, tiers,
-    tier_start, tier_len, bar_hours, detail, series, gseries, mtotals, gtotals, rec,
+    tier_start, tier_len, bar_hours, level, series, gseries, mtotals, gtotals, rec,
 ):  # pragma: no cover - compiled
-    """Simulate groups ``g0 … g1-1``; the one entry point of both modes.
+    """Simulate groups ``g0 … g1-1``; the one entry point of every mode.
 
-    Detail mode (``detail`` true) writes member and group series per bar and the trade log, and returns the
-    number of trade-log records: if it exceeds ``rec.shape[0]`` the log was truncated and the caller runs again
-    with room for that many. Sweep mode writes the totals and streaming statistics only (``series`` and
-    ``gseries`` may be ``(k, 1, 1)``): memory O(groups + members). Groups write disjoint columns of the
-    outputs and the function releases the GIL, so callers run ranges of groups on threads.
+    Every level writes the totals and streaming statistics (``mtotals``, ``gtotals``). ``level`` (see
+    :mod:`~fundarb.engine.layout`) adds per bar: ``LEVEL_BOOK`` the groups' equity and held flag in ``gseries``
+    (what a sweep needs to combine independent accounts into a book); ``LEVEL_DETAIL`` every member and group
+    series and the trade log. Returns the number of trade-log records: if it exceeds ``rec.shape[0]`` the log
+    was truncated and the caller runs again with room for that many. Arrays a level does not write may be
+    ``(k, 1, 1)``. Groups write disjoint columns of the outputs and the function releases the GIL, so callers
+    run ranges of groups on threads.
     """
     n = np.int64(0)  # an int64, not a literal 0: _group keeps one compiled signature
     for g in range(g0, g1):
         n = _group(g, grp_start[g], grp_start[g + 1], mem_sym, mem_tgt, tier_start, tier_len,
                    spot_open, spot_high, spot_low, spot_close, perp_open, mark_open, mark_high, mark_low,
                    mark_close, funding, borrow_rate, spot_vol, perp_vol, target, weight, params[g], tiers,
-                   bar_hours, detail, series, gseries, mtotals, gtotals, rec, n)
+                   bar_hours, level, series, gseries, mtotals, gtotals, rec, n)
     return n

@@ -384,7 +384,9 @@ def simulate(
     """Run the kernels on prepared arrays; returns the raw outputs that :class:`Result` wraps.
 
     ``tier_tables`` holds one tier table per market symbol; members use their symbol's. Ranges of groups run on
-    threads (the kernel releases the GIL). ``trades=False`` skips the trade log of detail mode.
+    threads (the kernel releases the GIL). ``mode``: ``"detail"`` (every series and the trade log; ``trades=False``
+    skips the log), ``"book"`` (the groups' equity and held flag per bar, in ``gseries``) or ``"sweep"`` (totals
+    only).
     """
     tier_arr = np.concatenate(tier_tables)
     starts = np.cumsum([0] + [len(t) for t in tier_tables[:-1]]).astype(np.int64)
@@ -400,32 +402,26 @@ def simulate(
     mtotals = np.zeros((layout.N_MTOTALS, n_mem))
     gtotals = np.zeros((layout.N_GTOTALS, n_grp))
     ranges = group_ranges(n_grp, kernel_threads())
-    if mode == "detail":
-        series = np.zeros((layout.N_SERIES, len(market.index), n_mem))
-        gseries = np.zeros((layout.N_GSERIES, len(market.index), n_grp))
+    T = len(market.index)
+    level = {"sweep": layout.LEVEL_TOTALS, "book": layout.LEVEL_BOOK, "detail": layout.LEVEL_DETAIL}[mode]
+    series = np.zeros((layout.N_SERIES, T, n_mem) if mode == "detail" else (layout.N_SERIES, 1, 1))
+    gseries = np.zeros((layout.N_GSERIES, T, n_grp) if mode != "sweep" else (layout.N_GSERIES, 1, 1))
+    trades = trades and mode == "detail"
 
-        def run_detail(bounds: tuple[int, int]) -> np.ndarray:
-            g0, g1 = bounds
-            cap = max(64, 4 * int(grp_start[g1] - grp_start[g0])) if trades else 0
-            while True:  # a range whose trade log overflowed runs again with room for all of it
-                rec = layout.empty_trades(cap)
-                n = k.simulate_nb(*(g0, g1, *args, True, series, gseries, mtotals, gtotals, rec))
-                if n <= cap or not trades:
-                    return rec[:n]
-                cap = n
+    def run_range(bounds: tuple[int, int]) -> np.ndarray:
+        g0, g1 = bounds
+        cap = max(64, 4 * int(grp_start[g1] - grp_start[g0])) if trades else 0
+        while True:  # a range whose trade log overflowed runs again with room for all of it
+            rec = layout.empty_trades(cap)
+            n = k.simulate_nb(*(g0, g1, *args, level, series, gseries, mtotals, gtotals, rec))
+            if n <= cap or not trades:
+                return rec[:n]
+            cap = n
 
-        logs = run_on_threads(run_detail, ranges)
-        records = np.concatenate(logs) if logs else layout.empty_trades()
-        return {"series": series, "gseries": gseries, "mtotals": mtotals, "gtotals": gtotals, "records": records}
-    # sweep mode: totals only
-    no_series, no_gseries = np.zeros((layout.N_SERIES, 1, 1)), np.zeros((layout.N_GSERIES, 1, 1))
-    no_records = layout.empty_trades()
-
-    def run_totals(bounds: tuple[int, int]) -> None:
-        k.simulate_nb(*(*bounds, *args, False, no_series, no_gseries, mtotals, gtotals, no_records))
-
-    run_on_threads(run_totals, ranges)
-    return {"series": None, "gseries": None, "mtotals": mtotals, "gtotals": gtotals, "records": no_records}
+    logs = run_on_threads(run_range, ranges)
+    return {"series": series if mode == "detail" else None, "gseries": gseries if mode != "sweep" else None,
+            "mtotals": mtotals, "gtotals": gtotals,
+            "records": np.concatenate(logs) if logs else layout.empty_trades()}
 
 
 def run_on_threads(fn: Any, ranges: list[tuple[int, int]]) -> list[Any]:

@@ -17,6 +17,7 @@ from fundarb.engine.layout import (
     FUNDING,
     G_CASH,
     G_EQUITY,
+    G_HELD,
     G_MARGIN,
     KIND_CLOSE_LEG,
     KIND_ENTRY,
@@ -354,9 +355,10 @@ def update_streaming_stats_nb(eq, prev_eq, sum_r, sum_r2, sum_d2, n_r, peak, dd_
 
 
 @nb.njit(cache=True, inline="always")
-def write_bar_nb(t, g, m0, eq, cash, cross, a, b, mbi, comp, series, gseries):  # pragma: no cover
+def write_bar_nb(t, g, m0, eq, cash, held, cross, a, b, mbi, comp, series, gseries):  # pragma: no cover
     """Detail mode: this bar's group and member series."""
     gseries[G_EQUITY, t, g] = eq
+    gseries[G_HELD, t, g] = 1.0 if held else 0.0
     gseries[G_CASH, t, g] = cash
     mtot = 0.0
     for i in range(b.shape[0]):

@@ -370,7 +370,7 @@ class Result:
         assert self.gseries is not None and self.series is not None
         cap = float(self.params["capital"].sum())
         eq = self.gseries[k.G_EQUITY].sum(axis=1)
-        held = ((self.series[k.SPOT_QTY] != 0) | (self.series[k.PERP_QTY] != 0)).any(axis=1)
+        held = (self.gseries[k.G_HELD] > 0).any(axis=1)
         firsts = self.gtotals[k.T_FIRST_BAR]
         first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
         gt = np.zeros((k.N_GTOTALS, 1))
@@ -382,6 +382,7 @@ class Result:
         params = self.params[:1].copy()
         params["capital"] = cap
         gs = np.stack([self.gseries[i].sum(axis=1) for i in range(k.N_GSERIES)])[:, :, None]
+        gs[k.G_HELD] = gs[k.G_HELD] > 0  # the book holds a leg when any account does
         return Result(market=self.market, groups=pd.Index(["all"], name="book"), members=self.members,
                       grp_start=np.array([0, len(self.members)]), mem_sym=self.mem_sym, params=params,
                       series=self.series, gseries=gs, mtotals=self.mtotals, gtotals=gt, records=self.records,

@@ -252,18 +252,20 @@ def run_points(
     gs = np.asarray(grp_start, dtype=np.int64)
     mem_sym = np.tile(np.arange(n_sym, dtype=np.int64), len(prepared))
     par = np.concatenate(params)
-    need_series = keep or (any(pt.weight is None for pt in prepared) and n_sym > 1)
+    # a point of independent accounts needs their equity per bar to score its book
+    need_book = any(pt.weight is None for pt in prepared) and n_sym > 1
     member_target = np.concatenate(mem_tgt)
     out = simulate(market, target, weight, grp_start=gs, mem_sym=mem_sym, mem_tgt=member_target,
                    params=par, tier_tables=[tier_table(tiers, s, mmr) for s in market.symbols],
-                   mode="detail" if need_series else "sweep", trades=keep)
+                   mode="detail" if keep else "book" if need_book else "sweep")
     members = pd.MultiIndex.from_arrays([np.repeat(np.arange(len(prepared)), n_sym),
                                          np.tile(np.asarray(market.symbols, dtype=object), len(prepared))],
                                         names=["point", "symbol"])
     groups = pd.MultiIndex.from_arrays([acct_point, acct_symbol], names=["point", "symbol"])
     res = Result(market=market, groups=groups, members=members, grp_start=gs, mem_sym=mem_sym, params=par,
-                 target=target, mem_tgt=member_target, mode="detail" if need_series else "sweep",
-                 portfolio=all(pt.weight is not None for pt in prepared), **out)
+                 target=target, mem_tgt=member_target, mode="detail" if keep else "sweep",
+                 portfolio=all(pt.weight is not None for pt in prepared),
+                 **{**out, "gseries": out["gseries"] if keep else None})
     accounts = res.stats().reset_index()
 
     # the book of each point: its one account, or its independent accounts combined (Result.combined)
@@ -275,10 +277,9 @@ def run_points(
         if g1 - g0 == 1:
             book_gt[:, p] = gt[:, g0]
             continue
-        assert out["series"] is not None and out["gseries"] is not None
-        m0, m1 = gs[g0], gs[g1]
+        assert out["gseries"] is not None
         eq = out["gseries"][k.G_EQUITY][:, g0:g1].sum(axis=1)
-        held = ((out["series"][k.SPOT_QTY][:, m0:m1] != 0) | (out["series"][k.PERP_QTY][:, m0:m1] != 0)).any(axis=1)
+        held = (out["gseries"][k.G_HELD][:, g0:g1] > 0).any(axis=1)
         firsts = gt[k.T_FIRST_BAR, g0:g1]
         first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
         book_gt[:, p] = streaming_totals(eq, float(book_par["capital"][p]), first, held)
