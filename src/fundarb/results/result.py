@@ -51,10 +51,9 @@ def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: n
     peak = np.maximum.accumulate(np.concatenate([[capital], eq]))
     dd = eq / peak[1:] - 1.0
     below = eq < peak[:-1]
-    run = longest = 0
-    for flag in below:
-        run = run + 1 if flag else 0
-        longest = max(longest, run)
+    # the longest run of bars below the peak: edges of the runs of True
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], below.astype(np.int8), [0]))))
+    longest = int((edges[1::2] - edges[::2]).max()) if edges.size else 0
     out[k.T_EQUITY] = eq[-1]
     out[k.T_SUM_R] = r.sum()
     out[k.T_SUM_R2] = (r * r).sum()
