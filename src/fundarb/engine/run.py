@@ -307,7 +307,8 @@ def account_params(
     spot_rebalance_level: float | None = None,
     liquidation_loss: str = "fee",
 ) -> np.ndarray:
-    """One account's parameter vector for the kernels (rows named by ``nb.PARAMS``); ``rebalance_every`` in bars.
+    """One account's parameters for the kernels: a 1-record array of ``layout.PARAMS_DTYPE``; ``rebalance_every`` in
+    bars.
 
     ``rebalance_at`` and ``spot_rebalance_level`` are off when None (``rebalance_at`` also outside ``(0, 1)``).
     """
@@ -459,7 +460,7 @@ class EngineRun:
     grp_start, mem_sym
         Member offsets of each account; market column of each member (:func:`account_layout`).
     params
-        Parameter vectors, one column per account (rows named by ``nb.PARAMS``).
+        Account parameters, one record per account (``layout.PARAMS_DTYPE``).
     target
         Directions simulated (after :func:`clean_targets`), one column per market symbol.
     series, gseries, mtotals, gtotals, records

@@ -31,7 +31,7 @@ IDENTITY_SIGN = {"funding": 1, "spot_pnl": 1, "perp_pnl": 1, "fees": -1, "spread
 
 
 def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: np.ndarray) -> np.ndarray:
-    """The kernel's streaming statistics (``nb.GTOTALS``) recomputed from an equity curve with numpy.
+    """The kernel's streaming statistics (``layout.GTOTALS``) recomputed from an equity curve with numpy.
 
     Returns are from ``first_bar`` on, the first against ``capital``; a bar strictly below the running peak
     counts toward the drawdown's duration. ``held`` marks the bars with a position.
