@@ -47,7 +47,7 @@ def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: n
         return out
     eq = np.asarray(equity[first_bar:], dtype=np.float64)
     prev = np.concatenate([[capital], eq[:-1]])
-    r = eq / prev - 1.0
+    r = np.divide(eq, prev, out=np.ones_like(eq), where=prev != 0.0) - 1.0  # the kernel's: 0 after a zero equity
     peak = np.maximum.accumulate(np.concatenate([[capital], eq]))
     dd = eq / peak[1:] - 1.0
     below = eq < peak[:-1]

@@ -25,6 +25,7 @@ from fundarb.engine import layout as k
 from fundarb.engine.config import Costs, EngineOptions
 from fundarb.engine.run import (
     account_params,
+    check_leverage,
     clean_targets,
     period_bars,
     simulate,
@@ -177,6 +178,27 @@ class _Point:
     param: np.ndarray
 
 
+def _engine_rejects(market: MarketData, strategies: Sequence[Any], *, capital: float, mmr: float, tiers: Any
+                   ) -> list[str | None]:
+    """Why :func:`fundarb.backtest` would refuse each strategy's leverage on ``market`` (None: it would not).
+
+    The check is :func:`~fundarb.engine.run.check_leverage`, the one ``run_strategy`` makes before any work.
+    """
+    tables = [tier_table(tiers, s, mmr) for s in market.symbols]
+    reasons: dict[float, str | None] = {}
+    out: list[str | None] = []
+    for s in strategies:
+        lev = float(engine_options(s)["leverage"])
+        if lev not in reasons:
+            try:
+                check_leverage([lev], [capital], tables, list(market.symbols), flat=tiers is None)
+                reasons[lev] = None
+            except ConfigError as exc:
+                reasons[lev] = str(exc)
+        out.append(reasons[lev])
+    return out
+
+
 def _prepare(market: MarketData, strategy: Any, costs: Costs, capital: float) -> _Point:
     """One grid point as :func:`fundarb.run_strategy` → :func:`fundarb.backtest` would run it."""
     tgt, weights = strategy_frames(market, strategy, costs)
@@ -284,6 +306,10 @@ def run_points(
         first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
         book_gt[:, p] = streaming_totals(eq, float(book_par["capital"][p]), first, held)
         book_gt[k.T_LAST_BAR, p] = gt[k.T_LAST_BAR, g0:g1].max()
+        # liquidations are events, not statistics of the summed curve: the accounts' own, as Result.combined
+        book_gt[k.T_N_LIQ, p] = gt[k.T_N_LIQ, g0:g1].sum()
+        lq = gt[k.T_FIRST_LIQ, g0:g1]
+        book_gt[k.T_FIRST_LIQ, p] = lq[lq >= 0].min() if (lq >= 0).any() else -1
     book_start = np.arange(0, n_sym * len(prepared) + 1, n_sym, dtype=np.int64)
     book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
                   grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
@@ -348,7 +374,8 @@ def sweep(
     mode
         ``"sweep"`` (statistics only) or ``"detail"`` (also keep every account's :class:`Result`, one run).
     skip_invalid
-        Leave out grid points the strategy rejects (listed in ``SweepResult.skipped``) instead of raising.
+        Leave out grid points the strategy rejects, or whose leverage the engine refuses as
+        :func:`fundarb.backtest` does (listed in ``SweepResult.skipped``), instead of raising.
     scheduler
         None (this process), a Dask scheduler address ``"tcp://host:port"`` or a ``dask.distributed.Client``:
         chunks of the grid run on the cluster's workers (see :mod:`fundarb.sweeps.distributed`).
@@ -368,6 +395,18 @@ def sweep(
             capital > 0 and math.isfinite(capital)):
         raise ConfigError(f"capital must be a positive finite number, got {capital!r}")
     grid, points, strategies, skipped = expand_grid(strategy, grid, skip_invalid=skip_invalid)
+    # a leverage the engine refuses (run_strategy raises) is an invalid point, as one the strategy refuses
+    kept = []
+    for i, why in enumerate(_engine_rejects(market, strategies, capital=float(capital), mmr=mmr, tiers=tiers)):
+        if why is None:
+            kept.append(i)
+        elif not skip_invalid:
+            raise ConfigError(f"grid point {points[i]}: {why}")
+        else:
+            skipped.append((points[i], why))
+    if not kept:
+        raise ConfigError(f"every grid point was rejected; first: {skipped[0][1]}")
+    points, strategies = [points[i] for i in kept], [strategies[i] for i in kept]
     if mode == "detail":
         if scheduler is not None:
             raise ConfigError("mode='detail' keeps every account in this process; use it without a scheduler")
