@@ -165,3 +165,31 @@ def test_mixed_grid_book_rows_equal_run_strategy_every_statistic():
         for key in ref.index:
             if key in row.index and isinstance(ref[key], int | float | np.number):
                 assert row[key] == pytest.approx(ref[key], rel=1e-9, abs=1e-9, nan_ok=True), (pt, key)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Carry:
+    """Always carry; engine options unchecked by the strategy itself (a user's strategy)."""
+
+    leverage: float = 1.0
+    rebalance_every: str | None = None
+
+    def targets(self, market):
+        return 1
+
+    def engine_options(self):
+        return {"leverage": self.leverage, "rebalance_every": self.rebalance_every}
+
+
+def test_sweep_checks_a_custom_strategys_engine_options_as_backtest_does():
+    m = random_market(np.random.default_rng(1), 120, symbols=2)
+    with pytest.raises(ConfigError, match="leverage must be > 0"):
+        fa.backtest(m, 1, leverage=-1.0)
+    sw = fa.sweep(m, _Carry(), {"leverage": [2.0, -1.0], "rebalance_every": [None, "banana"]})
+    assert sw.table[["leverage", "rebalance_every"]].to_numpy().tolist() == [[2.0, "None"]]
+    why = dict((tuple(p.values()), w) for p, w in sw.skipped)
+    assert why[(-1.0, None)].startswith("leverage must be > 0") and "banana" in why[(2.0, "banana")]
+    ref = _book(fa.backtest(m, 1, leverage=2.0))
+    assert sw.table["final_equity"].iloc[0] == pytest.approx(ref["final_equity"], rel=1e-12)
+    with pytest.raises(ConfigError, match="leverage must be > 0"):
+        fa.sweep(m, _Carry(), {"leverage": [2.0, -1.0]}, skip_invalid=False)

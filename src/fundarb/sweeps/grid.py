@@ -179,23 +179,26 @@ class _Point:
 
 
 def _engine_rejects(market: MarketData, strategies: Sequence[Any], *, capital: float, mmr: float, tiers: Any
-                   ) -> list[str | None]:
-    """Why :func:`fundarb.backtest` would refuse each strategy's leverage on ``market`` (None: it would not).
+                    ) -> list[str | None]:
+    """Why :func:`fundarb.backtest` would refuse each strategy's engine options on ``market`` (None: it would not).
 
-    The check is :func:`~fundarb.engine.run.check_leverage`, the one ``run_strategy`` makes before any work.
+    The checks are backtest's own, made before any work: :class:`EngineOptions`' ranges, then
+    :func:`~fundarb.engine.run.check_leverage`.
     """
     tables = [tier_table(tiers, s, mmr) for s in market.symbols]
-    reasons: dict[float, str | None] = {}
+    reasons: dict[str, str | None] = {}
     out: list[str | None] = []
     for s in strategies:
-        lev = float(engine_options(s)["leverage"])
-        if lev not in reasons:
+        opts = engine_options(s)
+        key = repr(sorted(opts.items()))
+        if key not in reasons:
             try:
-                check_leverage([lev], [capital], tables, list(market.symbols), flat=tiers is None)
-                reasons[lev] = None
+                o = EngineOptions(**opts, capital=capital, mmr=mmr)
+                check_leverage([o.leverage], [capital], tables, list(market.symbols), flat=tiers is None)
+                reasons[key] = None
             except ConfigError as exc:
-                reasons[lev] = str(exc)
-        out.append(reasons[lev])
+                reasons[key] = str(exc)
+        out.append(reasons[key])
     return out
 
 
