@@ -13,7 +13,7 @@ from fundarb.engine import layout as k
 from fundarb.errors import ConfigError
 from fundarb.results import metrics as M
 
-__all__ = ["COMPONENTS", "IDENTITY_SIGN", "STAT_NAMES", "Result", "streaming_totals"]
+__all__ = ["COMPONENTS", "IDENTITY_SIGN", "STAT_NAMES", "Result", "combined_totals", "streaming_totals"]
 
 COMPONENTS = ("funding", "spot_pnl", "perp_pnl", "fees", "spread", "slippage", "borrow", "liquidation_fees",
               "insurance_fund_loss")
@@ -63,6 +63,23 @@ def streaming_totals(equity: np.ndarray, capital: float, first_bar: int, held: n
     out[k.T_MAX_DD_BARS] = longest
     out[k.T_PEAK] = peak[-1]
     out[k.T_LAST_BAR] = len(equity) - 1
+    return out
+
+
+def combined_totals(gseries: np.ndarray, gtotals: np.ndarray, capital: float) -> np.ndarray:
+    """The totals of several accounts run as one book: ``gseries`` and ``gtotals`` are theirs (``(k, T, n)``,
+    ``(k, n)``), ``capital`` their sum.
+
+    The statistics are those of the summed equity (:func:`streaming_totals`); liquidations are events, so the
+    book's count and first bar are the accounts' own.
+    """
+    firsts = gtotals[k.T_FIRST_BAR]
+    first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
+    out = streaming_totals(gseries[k.G_EQUITY].sum(axis=1), capital, first, (gseries[k.G_HELD] > 0).any(axis=1))
+    out[k.T_LAST_BAR] = gtotals[k.T_LAST_BAR].max()
+    out[k.T_N_LIQ] = gtotals[k.T_N_LIQ].sum()
+    lq = gtotals[k.T_FIRST_LIQ]
+    out[k.T_FIRST_LIQ] = lq[lq >= 0].min() if (lq >= 0).any() else -1
     return out
 
 
@@ -368,16 +385,7 @@ class Result:
         self._need_detail()
         assert self.gseries is not None and self.series is not None
         cap = float(self.params["capital"].sum())
-        eq = self.gseries[k.G_EQUITY].sum(axis=1)
-        held = (self.gseries[k.G_HELD] > 0).any(axis=1)
-        firsts = self.gtotals[k.T_FIRST_BAR]
-        first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
-        gt = np.zeros((k.N_GTOTALS, 1))
-        gt[:, 0] = streaming_totals(eq, cap, first, held)
-        gt[k.T_LAST_BAR, 0] = self.gtotals[k.T_LAST_BAR].max()
-        gt[k.T_N_LIQ, 0] = self.gtotals[k.T_N_LIQ].sum()
-        lq = self.gtotals[k.T_FIRST_LIQ]
-        gt[k.T_FIRST_LIQ, 0] = lq[lq >= 0].min() if (lq >= 0).any() else -1
+        gt = combined_totals(self.gseries, self.gtotals, cap)[:, None]
         params = self.params[:1].copy()
         params["capital"] = cap
         gs = np.stack([self.gseries[i].sum(axis=1) for i in range(k.N_GSERIES)])[:, :, None]

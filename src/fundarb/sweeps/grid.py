@@ -34,7 +34,7 @@ from fundarb.engine.run import (
     weights_frame,
 )
 from fundarb.errors import ConfigError, did_you_mean
-from fundarb.results.result import Result, streaming_totals
+from fundarb.results.result import Result, combined_totals
 from fundarb.sweeps.spec import normalise_grid
 
 __all__ = ["SweepResult", "expand_grid", "run_points", "sweep"]
@@ -303,16 +303,7 @@ def run_points(
             book_gt[:, p] = gt[:, g0]
             continue
         assert out["gseries"] is not None
-        eq = out["gseries"][k.G_EQUITY][:, g0:g1].sum(axis=1)
-        held = (out["gseries"][k.G_HELD][:, g0:g1] > 0).any(axis=1)
-        firsts = gt[k.T_FIRST_BAR, g0:g1]
-        first = int(firsts[firsts >= 0].min()) if (firsts >= 0).any() else -1
-        book_gt[:, p] = streaming_totals(eq, float(book_par["capital"][p]), first, held)
-        book_gt[k.T_LAST_BAR, p] = gt[k.T_LAST_BAR, g0:g1].max()
-        # liquidations are events, not statistics of the summed curve: the accounts' own, as Result.combined
-        book_gt[k.T_N_LIQ, p] = gt[k.T_N_LIQ, g0:g1].sum()
-        lq = gt[k.T_FIRST_LIQ, g0:g1]
-        book_gt[k.T_FIRST_LIQ, p] = lq[lq >= 0].min() if (lq >= 0).any() else -1
+        book_gt[:, p] = combined_totals(out["gseries"][:, :, g0:g1], gt[:, g0:g1], float(book_par["capital"][p]))
     book_start = np.arange(0, n_sym * len(prepared) + 1, n_sym, dtype=np.int64)
     book = Result(market=market, groups=pd.RangeIndex(len(prepared), name="point"), members=members,
                   grp_start=book_start, mem_sym=mem_sym, params=book_par, series=None, gseries=None,
