@@ -682,3 +682,17 @@ def test_cli_capital_out_of_range_is_one_line(capsys):
     assert main(["backtest", STRATEGY, "--dataset", "demo", "--capital", "1e308"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "capital" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "1.5", "two", "3 threads"])
+def test_cli_numba_threads_checked_before_work(capsys, monkeypatch, value):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", value)
+    msg = _cli_error(capsys, ["backtest", STRATEGY])
+    assert re.search(r"NUMBA_NUM_THREADS must be a whole number ≥ 1 .*got '" + re.escape(value) + "'", msg)
+
+
+def test_cli_numba_threads_accepts_a_count(capsys, monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "1")
+    from fundarb.cli import main
+
+    assert main(["describe"]) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -21,6 +22,10 @@ __all__ = ["app", "main", "run"]
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; errors — fundarb's and the command line's own usage errors — become one ``error:`` line on
     stderr and exit code 2 (no traceback, no usage box)."""
+    bad_env = _environment_error(os.environ)
+    if bad_env:
+        typer.echo(f"error: {bad_env}", err=True)
+        return 2
     try:
         code = app(args=argv, prog_name="fundarb", standalone_mode=False)
     except NoArgsIsHelpError:
@@ -37,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return code if isinstance(code, int) else 0
+
+
+def _environment_error(env: os._Environ[str] | dict[str, str]) -> str | None:
+    """Why the environment cannot run the kernels, checked before Numba is imported (which would raise a
+    traceback for a thread count below 1 and ignore one that is not a number)."""
+    threads = env.get("NUMBA_NUM_THREADS", "").strip()
+    if threads and not (threads.isdecimal() and int(threads) >= 1):
+        return (f"NUMBA_NUM_THREADS must be a whole number ≥ 1 (the threads the kernels run on), got {threads!r}; "
+                "unset it to use every core")
+    return None
 
 
 def _one_line(text: str) -> str:
